@@ -1,0 +1,117 @@
+//! [`Builder`]: the options every strategy takes.
+
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+
+use crate::core::{Config, Core};
+use crate::{RestoreError, Retention, Snapshot};
+
+/// Options for a queue of strategy `Q`; start with `Q::builder()`.
+///
+/// ```
+/// use taskq::{Retention, TaskQueue, ChannelTaskQueue};
+///
+/// let q: ChannelTaskQueue<String, Vec<u8>> = ChannelTaskQueue::builder()
+///     .capacity(1_000)
+///     .max_attempts(3)
+///     .retention(Retention::KeepLast(10_000))
+///     .build();
+/// assert_eq!(q.capacity(), Some(1_000));
+/// ```
+pub struct Builder<Q> {
+    config: Config,
+    strategy: PhantomData<fn() -> Q>,
+}
+
+impl<Q> Builder<Q> {
+    pub(crate) fn new() -> Self {
+        Builder {
+            config: Config::default(),
+            strategy: PhantomData,
+        }
+    }
+
+    /// Bounds the number of queued tasks: `add_task` blocks while the queue is full,
+    /// `try_add_task` fails with `Full`. A capacity of 0 is taken as 1. Default: unbounded.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.config.capacity = Some(capacity.max(1));
+        self
+    }
+
+    /// How many times a task may be claimed and failed before it becomes `Failed`. A value of 0
+    /// is taken as 1. Default: unlimited (a failed task always goes back in the queue).
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.config.max_attempts = Some(max_attempts.max(1));
+        self
+    }
+
+    /// How long finished tasks are remembered. Default: [`Retention::KeepAll`].
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.config.retention = retention;
+        self
+    }
+
+    pub(crate) fn core<K: Clone + Eq + Hash, P>(self) -> Core<K, P> {
+        Core::new(self.config)
+    }
+
+    pub(crate) fn restored_core<K: Clone + Eq + Hash, P>(
+        self,
+        snapshot: Snapshot<K, P>,
+    ) -> Result<Core<K, P>, RestoreError> {
+        Core::restore(self.config, snapshot)
+    }
+}
+
+impl<Q> fmt::Debug for Builder<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("capacity", &self.config.capacity)
+            .field("max_attempts", &self.config.max_attempts)
+            .field("retention", &self.config.retention)
+            .finish()
+    }
+}
+
+/// Gives a strategy its `new()`, `builder()`, `Builder::build()` and `Builder::restore()`; the
+/// strategy provides `from_core(Core) -> Self`.
+macro_rules! strategy_constructors {
+    ($strategy:ident) => {
+        impl<K: Clone + Eq + std::hash::Hash, P> $strategy<K, P> {
+            /// An unbounded queue with the default options.
+            pub fn new() -> Self {
+                Self::builder().build()
+            }
+
+            /// A [`Builder`](crate::Builder) for this strategy.
+            pub fn builder() -> crate::Builder<Self> {
+                crate::Builder::new()
+            }
+        }
+
+        impl<K: Clone + Eq + std::hash::Hash, P> Default for $strategy<K, P> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<K: Clone + Eq + std::hash::Hash, P> crate::Builder<$strategy<K, P>> {
+            /// Builds the queue.
+            pub fn build(self) -> $strategy<K, P> {
+                $strategy::from_core(self.core())
+            }
+
+            /// Builds the queue from a [`Snapshot`](crate::Snapshot): queued tasks in their order,
+            /// then the tasks that were processing, back in the queue; finished tasks as retained.
+            pub fn restore(
+                self,
+                snapshot: crate::Snapshot<K, P>,
+            ) -> Result<$strategy<K, P>, crate::RestoreError> {
+                Ok($strategy::from_core(self.restored_core(snapshot)?))
+            }
+        }
+    };
+}
+
+pub(crate) use strategy_constructors;

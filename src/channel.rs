@@ -1,0 +1,170 @@
+//! [`ChannelTaskQueue`]: blocked claimers are served through rendezvous channels, in arrival order.
+//!
+//! Invariants:
+//! - One [`Mutex`] guards the [`State`]: the core, the FIFO of blocked claimers (each with its own
+//!   [`Oneshot`] channel) and the count of blocked producers.
+//! - A claimer that finds the queue empty enqueues its channel and sleeps on it *in the same
+//!   critical section* in which it saw the queue empty. Every write ends with [`State::settle`],
+//!   which, while claimers wait and a task is queued, pops the best task (marking it `Processing`
+//!   under the lock) and sends it down the oldest claimer's channel. So while a claimer waits, the
+//!   queue is empty; a task cannot wait while a claimer sleeps (no lost wake-up), and a popped task
+//!   goes into exactly one channel (no double claim). Once the queue is shut down and drained,
+//!   `settle` sends `ShutDown` to every waiting claimer.
+//! - A claimer that times out takes the lock before giving up: under it, a hand-off has either
+//!   happened (the task is in its channel, and it takes it) or cannot happen any more (it removes its
+//!   channel). A task is never sent to a claimer that has left.
+//! - Lock order: the queue's mutex, then a channel's; a claimer never holds its channel's lock while
+//!   taking the queue's, so there is no deadlock.
+//! - Producers blocked on a full queue wait on the `not_full` condvar, as in
+//!   [`ThreadSafeTaskQueue`](crate::ThreadSafeTaskQueue).
+
+use std::collections::VecDeque;
+
+use crate::builder::strategy_constructors;
+use crate::core::Core;
+use crate::strategy::{impl_task_queue, Strategy, Wake};
+use crate::sync::{Condvar, Deadline, Mutex, MutexGuard};
+use crate::wait::Oneshot;
+use crate::{ClaimError, Task, TryAddError};
+
+#[cfg(taskq_loom)]
+use loom::sync::Arc;
+#[cfg(not(taskq_loom))]
+use std::sync::Arc;
+
+type Reply<K, P> = Arc<Oneshot<Result<Task<K, P>, ClaimError>>>;
+
+#[derive(Debug)]
+struct State<K, P> {
+    core: Core<K, P>,
+    claimers: VecDeque<Reply<K, P>>,
+    producers_waiting: usize,
+}
+
+impl<K: Clone + Eq + std::hash::Hash, P> State<K, P> {
+    /// Hands queued tasks to waiting claimers, oldest claimer first; tells them once the queue is
+    /// shut down and drained.
+    fn settle(&mut self) {
+        while let Some(claimer) = self.claimers.front() {
+            match self.core.pop() {
+                Ok(task) => claimer.send(Ok(task)),
+                Err(ClaimError::Empty) => return,
+                Err(e) => claimer.send(Err(e)),
+            }
+            self.claimers.pop_front();
+        }
+    }
+}
+
+/// Claimers that find the queue empty wait on a channel of their own, and the thread that adds the
+/// next task hands it straight over: the woken claimer never contends for the lock again, no
+/// wake-up is spurious, and blocked claimers are served first-come, first-served.
+///
+/// Pick it when workers outnumber the tasks in flight and usually wait (job runners, pools that
+/// idle): it has no thundering herd and no starvation among workers. Its fast path (a task is
+/// ready) is that of [`ThreadSafeTaskQueue`](crate::ThreadSafeTaskQueue).
+///
+/// ```
+/// use std::time::Duration;
+/// use taskq::{ChannelTaskQueue, TaskQueue};
+///
+/// let q = ChannelTaskQueue::new();
+/// std::thread::scope(|s| {
+///     let worker = s.spawn(|| q.get_next_task(Some(Duration::from_secs(10))).unwrap());
+///     q.add_task(1u64, 0, "wake up").unwrap();
+///     assert_eq!(worker.join().unwrap().id, 1);
+/// });
+/// ```
+#[derive(Debug)]
+pub struct ChannelTaskQueue<K, P> {
+    state: Mutex<State<K, P>>,
+    not_full: Condvar,
+}
+
+impl<K: Clone + Eq + std::hash::Hash, P> ChannelTaskQueue<K, P> {
+    fn from_core(core: Core<K, P>) -> Self {
+        ChannelTaskQueue {
+            state: Mutex::new(State {
+                core,
+                claimers: VecDeque::new(),
+                producers_waiting: 0,
+            }),
+            not_full: Condvar::new(),
+        }
+    }
+
+    /// Serves waiting claimers, unlocks, then wakes blocked producers if `wake` says so.
+    fn release(&self, mut state: MutexGuard<'_, State<K, P>>, wake: Wake) {
+        if !state.claimers.is_empty() {
+            state.settle();
+        }
+        let producers = state.producers_waiting > 0;
+        drop(state);
+        match wake {
+            Wake::Producer if producers => self.not_full.notify_one(),
+            Wake::Everyone if producers => self.not_full.notify_all(),
+            _ => {}
+        }
+    }
+}
+
+strategy_constructors!(ChannelTaskQueue);
+
+impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ChannelTaskQueue<K, P> {
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P>) -> R) -> R {
+        f(&self.state.lock().core)
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P>) -> (R, Wake)) -> R {
+        let mut state = self.state.lock();
+        let (result, wake) = f(&mut state.core);
+        self.release(state, wake);
+        result
+    }
+
+    fn add_until(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        deadline: Deadline,
+    ) -> Result<(), TryAddError<P>> {
+        let mut state = self.state.lock();
+        while state.core.add_would_block(&id) && !deadline.expired() {
+            state.producers_waiting += 1;
+            state = deadline.wait(&self.not_full, state);
+            state.producers_waiting -= 1;
+        }
+        let result = state.core.add(id, priority, payload);
+        self.release(state, Wake::Nobody);
+        result
+    }
+
+    fn claim_until(&self, deadline: Deadline) -> Result<Task<K, P>, ClaimError> {
+        let mut state = self.state.lock();
+        match state.core.pop() {
+            Ok(task) => {
+                self.release(state, Wake::Producer);
+                return Ok(task);
+            }
+            Err(ClaimError::Empty) if !deadline.expired() => {}
+            Err(ClaimError::Empty) => return Err(ClaimError::Timeout),
+            Err(e) => return Err(e),
+        }
+        let reply: Reply<K, P> = Arc::new(Oneshot::new());
+        state.claimers.push_back(Arc::clone(&reply));
+        drop(state);
+        if let Some(result) = reply.recv(deadline) {
+            return result;
+        }
+        // Timed out: under the lock no hand-off is in flight, so either it came or it never will.
+        let mut state = self.state.lock();
+        if let Some(result) = reply.try_recv() {
+            return result;
+        }
+        state.claimers.retain(|c| !Arc::ptr_eq(c, &reply));
+        Err(ClaimError::Timeout)
+    }
+}
+
+impl_task_queue!(ChannelTaskQueue);

@@ -1,0 +1,160 @@
+//! [`ThreadSafeTaskQueue`]: the core behind one mutex, with two condition variables.
+//!
+//! Invariants:
+//! - One [`Mutex`] guards the whole [`State`]: the core and the two counts of sleeping threads.
+//!   Every read and write of the core happens under it, so each operation is atomic (linearizable
+//!   at its critical section) and a task popped under it is marked `Processing` before the lock is
+//!   released: no task can be claimed twice.
+//! - A claimer increments `claimers_waiting` and sleeps on `not_empty` in one critical section
+//!   (the condvar releases the lock atomically). Any write that makes a task claimable runs after
+//!   it, sees the count, and notifies after unlocking; the woken thread always re-checks the core
+//!   before it reports a timeout. So no wake-up is lost, and none is sent when nobody waits.
+//! - The same holds for producers blocked on a full queue (`producers_waiting`, `not_full`).
+
+use crate::builder::strategy_constructors;
+use crate::core::Core;
+use crate::strategy::{impl_task_queue, Strategy, Wake};
+use crate::sync::{Condvar, Deadline, Mutex, MutexGuard};
+use crate::{ClaimError, Task, TryAddError};
+
+#[derive(Debug)]
+struct State<K, P> {
+    core: Core<K, P>,
+    claimers_waiting: usize,
+    producers_waiting: usize,
+}
+
+/// The classic design, done right: a binary heap and a task map behind one mutex, a condvar for
+/// blocked claimers and one for blocked producers, each notified only when someone waits.
+///
+/// The best all-rounder when critical sections are short and threads are few; the baseline the
+/// other strategies are measured against.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::thread;
+/// use taskq::{ClaimError, TaskQueue, ThreadSafeTaskQueue};
+///
+/// let q = Arc::new(ThreadSafeTaskQueue::new());
+/// let worker = {
+///     let q = Arc::clone(&q);
+///     thread::spawn(move || {
+///         let mut done = 0;
+///         loop {
+///             match q.get_next_task(None) {
+///                 Ok(task) => {
+///                     q.complete_task(&task.id).unwrap();
+///                     done += 1;
+///                 }
+///                 Err(ClaimError::ShutDown) => return done,
+///                 Err(e) => panic!("{e}"),
+///             }
+///         }
+///     })
+/// };
+/// for id in 0..100u64 {
+///     q.add_task(id, (id % 10) as i64, format!("job {id}")).unwrap();
+/// }
+/// q.shutdown(); // the worker drains the queue, then stops
+/// assert_eq!(worker.join().unwrap(), 100);
+/// ```
+#[derive(Debug)]
+pub struct ThreadSafeTaskQueue<K, P> {
+    state: Mutex<State<K, P>>,
+    not_empty: Condvar,
+    not_full: Condvar,
+}
+
+impl<K, P> ThreadSafeTaskQueue<K, P> {
+    fn from_core(core: Core<K, P>) -> Self {
+        ThreadSafeTaskQueue {
+            state: Mutex::new(State {
+                core,
+                claimers_waiting: 0,
+                producers_waiting: 0,
+            }),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        }
+    }
+
+    /// Unlocks, then notifies whom `wake` names if they wait.
+    fn release(&self, state: MutexGuard<'_, State<K, P>>, wake: Wake) {
+        let claimers = state.claimers_waiting > 0;
+        let producers = state.producers_waiting > 0;
+        drop(state);
+        match wake {
+            Wake::Nobody => {}
+            Wake::Claimer if claimers => self.not_empty.notify_one(),
+            Wake::Producer if producers => self.not_full.notify_one(),
+            Wake::Everyone => {
+                if claimers {
+                    self.not_empty.notify_all();
+                }
+                if producers {
+                    self.not_full.notify_all();
+                }
+            }
+            Wake::Claimer | Wake::Producer => {}
+        }
+    }
+}
+
+strategy_constructors!(ThreadSafeTaskQueue);
+
+impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ThreadSafeTaskQueue<K, P> {
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P>) -> R) -> R {
+        f(&self.state.lock().core)
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P>) -> (R, Wake)) -> R {
+        let mut state = self.state.lock();
+        let (result, wake) = f(&mut state.core);
+        self.release(state, wake);
+        result
+    }
+
+    fn add_until(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        deadline: Deadline,
+    ) -> Result<(), TryAddError<P>> {
+        let mut state = self.state.lock();
+        while state.core.add_would_block(&id) && !deadline.expired() {
+            state.producers_waiting += 1;
+            state = deadline.wait(&self.not_full, state);
+            state.producers_waiting -= 1;
+        }
+        let result = state.core.add(id, priority, payload);
+        let wake = if result.is_ok() {
+            Wake::Claimer
+        } else {
+            Wake::Nobody
+        };
+        self.release(state, wake);
+        result
+    }
+
+    fn claim_until(&self, deadline: Deadline) -> Result<Task<K, P>, ClaimError> {
+        let mut state = self.state.lock();
+        loop {
+            match state.core.pop() {
+                Ok(task) => {
+                    self.release(state, Wake::Producer);
+                    return Ok(task);
+                }
+                Err(ClaimError::Empty) if !deadline.expired() => {
+                    state.claimers_waiting += 1;
+                    state = deadline.wait(&self.not_empty, state);
+                    state.claimers_waiting -= 1;
+                }
+                Err(ClaimError::Empty) => return Err(ClaimError::Timeout),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl_task_queue!(ThreadSafeTaskQueue);

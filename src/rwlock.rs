@@ -1,0 +1,137 @@
+//! [`RwLockTaskQueue`]: the core behind a read-write lock; blocked threads wait on event counts.
+//!
+//! Invariants:
+//! - One [`RwLock`] guards the core. Writes (add, claim, complete, ...) take it exclusively, so
+//!   each is atomic and a task popped under it is `Processing` before anyone else can look: no
+//!   double claim. Reads (`get_status`, `len`, `stats`, `snapshot`) take it shared and run in
+//!   parallel with each other.
+//! - A read-write lock has no condvar, so blocked claimers and producers wait on a [`Signal`]
+//!   each (see `wait.rs` for why its wake-ups cannot be lost): a claimer registers *before* it
+//!   takes the lock and tries to pop; every write that makes a task claimable notifies *after*
+//!   releasing the lock. A woken claimer always tries again before reporting a timeout.
+
+use crate::builder::strategy_constructors;
+use crate::core::Core;
+use crate::strategy::{impl_task_queue, Strategy, Wake};
+use crate::sync::{Deadline, RwLock};
+use crate::wait::Signal;
+use crate::{ClaimError, Task, TryAddError};
+
+/// The core behind a read-write lock: status queries, `len()` and `stats()` run concurrently with
+/// each other, and only writers exclude each other.
+///
+/// Pick it when many threads poll task status while few add and claim (dashboards, request
+/// handlers checking on a job). Writes cost a little more than with
+/// [`ThreadSafeTaskQueue`](crate::ThreadSafeTaskQueue).
+///
+/// ```
+/// use taskq::{RwLockTaskQueue, TaskQueue, TaskStatus};
+///
+/// let q = RwLockTaskQueue::new();
+/// q.add_task("report".to_string(), 3, ()).unwrap();
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| assert_eq!(q.get_status(&"report".to_string()), Some(TaskStatus::Queued)));
+///     }
+/// });
+/// ```
+#[derive(Debug)]
+pub struct RwLockTaskQueue<K, P> {
+    core: RwLock<Core<K, P>>,
+    claimers: Signal,
+    producers: Signal,
+}
+
+impl<K, P> RwLockTaskQueue<K, P> {
+    fn from_core(core: Core<K, P>) -> Self {
+        RwLockTaskQueue {
+            core: RwLock::new(core),
+            claimers: Signal::new(),
+            producers: Signal::new(),
+        }
+    }
+
+    fn wake(&self, wake: Wake) {
+        match wake {
+            Wake::Nobody => {}
+            Wake::Claimer => self.claimers.notify_one(),
+            Wake::Producer => self.producers.notify_one(),
+            Wake::Everyone => {
+                self.claimers.notify_all();
+                self.producers.notify_all();
+            }
+        }
+    }
+}
+
+strategy_constructors!(RwLockTaskQueue);
+
+impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P> {
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P>) -> R) -> R {
+        f(&self.core.read())
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P>) -> (R, Wake)) -> R {
+        let (result, wake) = f(&mut self.core.write());
+        self.wake(wake);
+        result
+    }
+
+    fn add_until(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        deadline: Deadline,
+    ) -> Result<(), TryAddError<P>> {
+        // The first try goes without registering; a thread registers, then tries once more,
+        // before it sleeps.
+        let mut ticket = None;
+        loop {
+            let mut core = self.core.write();
+            if core.add_would_block(&id) && !deadline.expired() {
+                drop(core);
+                match ticket.take() {
+                    None => ticket = Some(self.producers.prepare()),
+                    Some(ticket) => self.producers.wait(ticket, deadline),
+                }
+                continue;
+            }
+            let result = core.add(id, priority, payload);
+            drop(core);
+            if let Some(ticket) = ticket {
+                self.producers.cancel(ticket);
+            }
+            if result.is_ok() {
+                self.wake(Wake::Claimer);
+            }
+            return result;
+        }
+    }
+
+    fn claim_until(&self, deadline: Deadline) -> Result<Task<K, P>, ClaimError> {
+        let mut ticket = None;
+        loop {
+            let result = self.core.write().pop();
+            if matches!(result, Err(ClaimError::Empty)) && !deadline.expired() {
+                match ticket.take() {
+                    None => ticket = Some(self.claimers.prepare()),
+                    Some(ticket) => self.claimers.wait(ticket, deadline),
+                }
+                continue;
+            }
+            if let Some(ticket) = ticket {
+                self.claimers.cancel(ticket);
+            }
+            if result.is_ok() {
+                self.wake(Wake::Producer);
+            }
+            return result.map_err(|e| match e {
+                ClaimError::Empty => ClaimError::Timeout,
+                e => e,
+            });
+        }
+    }
+}
+
+impl_task_queue!(RwLockTaskQueue);
