@@ -54,6 +54,8 @@
 mod builder;
 mod channel;
 mod core;
+#[cfg(test)]
+mod core_proptest;
 mod error;
 mod guard;
 mod heap;
