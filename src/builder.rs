@@ -52,6 +52,14 @@ impl<Q> Builder<Q> {
         self
     }
 
+    /// Switches on a deliberate bug, for the loom model checks only (`cfg(taskq_loom)`).
+    #[cfg(taskq_loom)]
+    #[doc(hidden)]
+    pub fn mutant(mut self, mutant: crate::Mutant) -> Self {
+        self.config.mutant = Some(mutant);
+        self
+    }
+
     pub(crate) fn core<K: Clone + Eq + Hash, P>(self) -> Core<K, P> {
         Core::new(self.config)
     }

@@ -16,7 +16,8 @@
 //! - Lock order: the queue's mutex, then a channel's; a claimer never holds its channel's lock while
 //!   taking the queue's, so there is no deadlock.
 //! - Producers blocked on a full queue wait on the `not_full` condvar, as in
-//!   [`ThreadSafeTaskQueue`](crate::ThreadSafeTaskQueue).
+//!   [`ThreadSafeTaskQueue`](crate::ThreadSafeTaskQueue). A hand-off in `settle` takes a task out
+//!   of the queue like a claim does, so it wakes a producer as a claim does.
 
 use std::collections::VecDeque;
 
@@ -25,6 +26,8 @@ use crate::core::Core;
 use crate::strategy::{impl_task_queue, Strategy, Wake};
 use crate::sync::{Condvar, Deadline, Mutex, MutexGuard};
 use crate::wait::Oneshot;
+#[cfg(taskq_loom)]
+use crate::Mutant;
 use crate::{ClaimError, Task, TryAddError};
 
 #[cfg(taskq_loom)]
@@ -43,16 +46,26 @@ struct State<K, P> {
 
 impl<K: Clone + Eq + std::hash::Hash, P> State<K, P> {
     /// Hands queued tasks to waiting claimers, oldest claimer first; tells them once the queue is
-    /// shut down and drained.
-    fn settle(&mut self) {
+    /// shut down and drained. Returns how many tasks it handed out (each made room in the queue).
+    fn settle(&mut self) -> usize {
+        let mut handed = 0;
         while let Some(claimer) = self.claimers.front() {
             match self.core.pop() {
-                Ok(task) => claimer.send(Ok(task)),
-                Err(ClaimError::Empty) => return,
+                Ok(task) => {
+                    claimer.send(Ok(task));
+                    handed += 1;
+                }
+                Err(ClaimError::Empty) => return handed,
+                // MUTANT: ChannelSettleIgnoresShutdown leaves waiting claimers asleep.
+                #[cfg(taskq_loom)]
+                Err(_) if self.core.mutant_is(Mutant::ChannelSettleIgnoresShutdown) => {
+                    return handed
+                }
                 Err(e) => claimer.send(Err(e)),
             }
             self.claimers.pop_front();
         }
+        handed
     }
 }
 
@@ -95,15 +108,34 @@ impl<K: Clone + Eq + std::hash::Hash, P> ChannelTaskQueue<K, P> {
 
     /// Serves waiting claimers, unlocks, then wakes blocked producers if `wake` says so.
     fn release(&self, mut state: MutexGuard<'_, State<K, P>>, wake: Wake) {
-        if !state.claimers.is_empty() {
-            state.settle();
-        }
+        let handed = if state.claimers.is_empty() {
+            0
+        } else {
+            state.settle()
+        };
+        // MUTANT: ChannelHandOffSkipsProducerWake forgets that a hand-off made room.
+        #[cfg(taskq_loom)]
+        let handed = if state
+            .core
+            .mutant_is(Mutant::ChannelHandOffSkipsProducerWake)
+        {
+            0
+        } else {
+            handed
+        };
         let producers = state.producers_waiting > 0;
         drop(state);
         match wake {
-            Wake::Producer if producers => self.not_full.notify_one(),
             Wake::Everyone if producers => self.not_full.notify_all(),
+            Wake::Producer if producers => self.not_full.notify_one(),
             _ => {}
+        }
+        // A task handed to a waiting claimer left the queue, like a claim: it made room, so it
+        // wakes a producer too (loom model `producers_wake_on_claims` deadlocked without this).
+        if producers && wake != Wake::Everyone {
+            for _ in 0..handed {
+                self.not_full.notify_one();
+            }
         }
     }
 }
@@ -136,6 +168,12 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ChannelTaskQueue<K, 
             state.producers_waiting -= 1;
         }
         let result = state.core.add(id, priority, payload);
+        // MUTANT: ChannelAddSkipsSettle unlocks without serving waiting claimers.
+        #[cfg(taskq_loom)]
+        if state.core.mutant_is(Mutant::ChannelAddSkipsSettle) {
+            drop(state);
+            return result;
+        }
         self.release(state, Wake::Nobody);
         result
     }
@@ -150,6 +188,12 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ChannelTaskQueue<K, 
             Err(ClaimError::Empty) if !deadline.expired() => {}
             Err(ClaimError::Empty) => return Err(ClaimError::Timeout),
             Err(e) => return Err(e),
+        }
+        // MUTANT: ChannelEnqueueAfterUnlock unlocks between the check and the enqueue.
+        #[cfg(taskq_loom)]
+        if state.core.mutant_is(Mutant::ChannelEnqueueAfterUnlock) {
+            drop(state);
+            state = self.state.lock();
         }
         let reply: Reply<K, P> = Arc::new(Oneshot::new());
         state.claimers.push_back(Arc::clone(&reply));

@@ -23,6 +23,9 @@ pub(crate) struct Config {
     pub(crate) capacity: Option<usize>,
     pub(crate) max_attempts: Option<u32>,
     pub(crate) retention: Retention,
+    /// A deliberate bug for the model checks (see `mutant.rs`); `None` in every real queue.
+    #[cfg(taskq_loom)]
+    pub(crate) mutant: Option<crate::Mutant>,
 }
 
 /// Where the queue is in its shutdown.
@@ -540,6 +543,43 @@ impl<K: Clone + Eq + Hash, P> Core<K, P> {
 }
 
 use crate::FinishedTask;
+
+/// Helpers for the deliberate bugs of the model checks (see `mutant.rs`); loom builds only.
+#[cfg(taskq_loom)]
+impl<K, P> Core<K, P> {
+    /// Whether this queue was built with `mutant`.
+    pub(crate) fn mutant_is(&self, mutant: crate::Mutant) -> bool {
+        self.config.mutant == Some(mutant)
+    }
+}
+
+#[cfg(taskq_loom)]
+impl<K: Clone + Eq + Hash, P> Core<K, P> {
+    /// The id of the task `pop` would hand out, without taking it.
+    pub(crate) fn peek_id(&self) -> Option<K> {
+        if self.phase == Phase::Stopped {
+            return None;
+        }
+        let best = self
+            .heap
+            .entries()
+            .iter()
+            .max_by(|a, b| a.priority.cmp(&b.priority).then(b.seq.cmp(&a.seq)))?;
+        self.slots[best.slot].as_ref().map(|r| r.id.clone())
+    }
+
+    /// MUTANT: marks `id` processing if it is queued, and hands it out *even if it is already
+    /// processing*: the missing re-check of a claim split over two lock sections.
+    pub(crate) fn take_unchecked(&mut self, id: &K) -> Option<Task<K, P>> {
+        let (slot, record) = self.record(id)?;
+        if record.status == TaskStatus::Queued {
+            self.heap.remove(slot);
+            self.counts.processing += 1;
+            self.record_mut(slot).status = TaskStatus::Processing;
+        }
+        self.record_mut(slot).to_task()
+    }
+}
 
 #[cfg(test)]
 mod tests {

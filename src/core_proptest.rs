@@ -1,1 +1,378 @@
-//! Property test of the shared core against a plain reference model (filled in by the tests work).
+//! Property test of the shared core against a plain reference model: random configs (capacity,
+//! max_attempts, retention) and random sequences of add / pop / complete / fail / cancel /
+//! update_priority / forget / shutdown / shutdown_now (small id space, so duplicates are common;
+//! bursts and mass cancels, so the slab compacts). After every step the results, every id's
+//! status, `len`, `stats` and the queued order must match the model, and `check_invariants` pass.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use crate::core::{Config, Core};
+use crate::{ClaimError, Retention, Stats, Task, TaskError, TaskStatus, TryAddError};
+
+type Id = u32;
+type Payload = u32;
+
+/// Ids used by the operations are below this (bursts may go a little past it).
+const ID_SPACE: Id = 100;
+/// Every id the test may ever use, for the status checks.
+const ALL_IDS: Id = ID_SPACE + 80;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(Id, i64, Payload),
+    Pop,
+    Complete(Id),
+    Fail(Id),
+    Cancel(Id),
+    UpdatePriority(Id, i64),
+    Forget(Id),
+    Shutdown,
+    ShutdownNow,
+    /// Adds `n` tasks with ids `start..start + n`.
+    Burst(Id, Id),
+    /// Cancels every queued task, then forgets every finished one.
+    CancelAndForgetAll,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    Draining,
+    Stopped,
+}
+
+#[derive(Debug, Clone)]
+struct MTask {
+    priority: i64,
+    seq: u64,
+    payload: Payload,
+    attempts: u32,
+    status: TaskStatus,
+}
+
+/// The obviously-correct model: a map of tasks, linear scans for everything.
+#[derive(Debug)]
+struct Model {
+    capacity: Option<usize>,
+    max_attempts: Option<u32>,
+    retention: Retention,
+    tasks: BTreeMap<Id, MTask>,
+    /// Finished ids, oldest first (for `KeepLast`).
+    finished_order: Vec<Id>,
+    next_seq: u64,
+    phase: Phase,
+    totals: [u64; 4], // added, completed, cancelled, failed
+}
+
+impl Model {
+    fn new(config: &Config) -> Self {
+        Model {
+            capacity: config.capacity,
+            max_attempts: config.max_attempts,
+            retention: config.retention,
+            tasks: BTreeMap::new(),
+            finished_order: Vec::new(),
+            next_seq: 0,
+            phase: Phase::Open,
+            totals: [0; 4],
+        }
+    }
+
+    fn count(&self, status: TaskStatus) -> usize {
+        self.tasks.values().filter(|t| t.status == status).count()
+    }
+
+    /// Queued ids, best first: higher priority, then lower seq.
+    fn queued_order(&self) -> Vec<Id> {
+        let mut q: Vec<(&Id, &MTask)> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.status == TaskStatus::Queued)
+            .collect();
+        q.sort_by(|a, b| b.1.priority.cmp(&a.1.priority).then(a.1.seq.cmp(&b.1.seq)));
+        q.into_iter().map(|(id, _)| *id).collect()
+    }
+
+    fn stats(&self) -> Stats {
+        Stats {
+            queued: self.count(TaskStatus::Queued),
+            processing: self.count(TaskStatus::Processing),
+            completed: self.count(TaskStatus::Completed),
+            cancelled: self.count(TaskStatus::Cancelled),
+            failed: self.count(TaskStatus::Failed),
+            total_added: self.totals[0],
+            total_completed: self.totals[1],
+            total_cancelled: self.totals[2],
+            total_failed: self.totals[3],
+        }
+    }
+
+    fn task(&self, id: Id) -> Task<Id, Payload> {
+        let t = &self.tasks[&id];
+        Task {
+            id,
+            priority: t.priority,
+            payload: Arc::new(t.payload),
+            attempts: t.attempts,
+        }
+    }
+
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn add(&mut self, id: Id, priority: i64, payload: Payload) -> Result<(), TryAddError<Payload>> {
+        if self.phase != Phase::Open {
+            return Err(TryAddError::ShutDown(payload));
+        }
+        if self.tasks.contains_key(&id) {
+            return Err(TryAddError::Duplicate(payload));
+        }
+        if self
+            .capacity
+            .is_some_and(|c| self.count(TaskStatus::Queued) >= c)
+        {
+            return Err(TryAddError::Full(payload));
+        }
+        let seq = self.seq();
+        self.tasks.insert(
+            id,
+            MTask {
+                priority,
+                seq,
+                payload,
+                attempts: 0,
+                status: TaskStatus::Queued,
+            },
+        );
+        self.totals[0] += 1;
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Result<Task<Id, Payload>, ClaimError> {
+        if self.phase == Phase::Stopped {
+            return Err(ClaimError::ShutDown);
+        }
+        let Some(&id) = self.queued_order().first() else {
+            return Err(if self.phase == Phase::Draining {
+                ClaimError::ShutDown
+            } else {
+                ClaimError::Empty
+            });
+        };
+        self.tasks.get_mut(&id).unwrap().status = TaskStatus::Processing;
+        Ok(self.task(id))
+    }
+
+    fn expect(&self, id: Id, status: TaskStatus) -> Result<(), TaskError> {
+        match self.tasks.get(&id) {
+            None => Err(TaskError::NotFound),
+            Some(t) if t.status != status => Err(TaskError::InvalidState { current: t.status }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn finish(&mut self, id: Id, status: TaskStatus) {
+        self.tasks.get_mut(&id).unwrap().status = status;
+        match status {
+            TaskStatus::Completed => self.totals[1] += 1,
+            TaskStatus::Cancelled => self.totals[2] += 1,
+            TaskStatus::Failed => self.totals[3] += 1,
+            _ => unreachable!(),
+        }
+        match self.retention {
+            Retention::KeepAll => {}
+            Retention::KeepNone => {
+                self.tasks.remove(&id);
+            }
+            Retention::KeepLast(n) => {
+                self.finished_order.push(id);
+                while self.finished_order.len() > n {
+                    let oldest = self.finished_order.remove(0);
+                    self.tasks.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, id: Id) -> Result<(), TaskError> {
+        self.expect(id, TaskStatus::Processing)?;
+        self.finish(id, TaskStatus::Completed);
+        Ok(())
+    }
+
+    fn fail(&mut self, id: Id) -> Result<TaskStatus, TaskError> {
+        self.expect(id, TaskStatus::Processing)?;
+        let seq = self.seq();
+        let max = self.max_attempts;
+        let t = self.tasks.get_mut(&id).unwrap();
+        t.attempts += 1;
+        if max.is_some_and(|m| t.attempts >= m) {
+            self.finish(id, TaskStatus::Failed);
+            return Ok(TaskStatus::Failed);
+        }
+        t.status = TaskStatus::Queued;
+        t.seq = seq;
+        Ok(TaskStatus::Queued)
+    }
+
+    fn cancel(&mut self, id: Id) -> bool {
+        if self.expect(id, TaskStatus::Queued).is_err() {
+            return false;
+        }
+        self.finish(id, TaskStatus::Cancelled);
+        true
+    }
+
+    fn update_priority(&mut self, id: Id, priority: i64) -> Result<(), TaskError> {
+        self.expect(id, TaskStatus::Queued)?;
+        self.tasks.get_mut(&id).unwrap().priority = priority;
+        Ok(())
+    }
+
+    fn forget(&mut self, id: Id) -> Result<(), TaskError> {
+        let t = self.tasks.get(&id).ok_or(TaskError::NotFound)?;
+        if !t.status.is_finished() {
+            return Err(TaskError::InvalidState { current: t.status });
+        }
+        self.tasks.remove(&id);
+        self.finished_order.retain(|&f| f != id);
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        if self.phase == Phase::Open {
+            self.phase = Phase::Draining;
+        }
+    }
+
+    fn shutdown_now(&mut self) -> Vec<Task<Id, Payload>> {
+        self.phase = Phase::Stopped;
+        let order = self.queued_order();
+        let tasks: Vec<_> = order.iter().map(|&id| self.task(id)).collect();
+        for id in order {
+            self.finish(id, TaskStatus::Cancelled);
+        }
+        tasks
+    }
+}
+
+fn id() -> impl Strategy<Value = Id> {
+    prop_oneof![4 => 0..8u32, 1 => 0..ID_SPACE]
+}
+
+fn priority() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        8 => -2..3i64,
+        1 => Just(i64::MIN),
+        1 => Just(i64::MAX),
+        1 => any::<i64>(),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => (id(), priority(), any::<u32>()).prop_map(|(i, p, x)| Op::Add(i, p, x)),
+        10 => Just(Op::Pop),
+        5 => id().prop_map(Op::Complete),
+        5 => id().prop_map(Op::Fail),
+        4 => id().prop_map(Op::Cancel),
+        4 => (id(), priority()).prop_map(|(i, p)| Op::UpdatePriority(i, p)),
+        3 => id().prop_map(Op::Forget),
+        1 => (0..ID_SPACE, 1..80u32).prop_map(|(s, n)| Op::Burst(s, n)),
+        1 => Just(Op::CancelAndForgetAll),
+        1 => Just(Op::Shutdown),
+        1 => Just(Op::ShutdownNow),
+    ]
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    let capacity = prop_oneof![2 => Just(None), 1 => (1..6usize).prop_map(Some)];
+    let max_attempts = prop_oneof![Just(None), (1..4u32).prop_map(Some)];
+    let retention = prop_oneof![
+        Just(Retention::KeepAll),
+        (0..5usize).prop_map(Retention::KeepLast),
+        Just(Retention::KeepNone),
+    ];
+    (capacity, max_attempts, retention).prop_map(|(capacity, max_attempts, retention)| Config {
+        capacity,
+        max_attempts,
+        retention,
+    })
+}
+
+/// Applies one operation to both, and fails on any difference.
+fn step(core: &mut Core<Id, Payload>, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+    match *op {
+        Op::Add(id, p, x) => prop_assert_eq!(core.add(id, p, x), model.add(id, p, x)),
+        Op::Pop => prop_assert_eq!(core.pop(), model.pop()),
+        Op::Complete(id) => prop_assert_eq!(core.complete(&id), model.complete(id)),
+        Op::Fail(id) => prop_assert_eq!(core.fail(&id), model.fail(id)),
+        Op::Cancel(id) => prop_assert_eq!(core.cancel(&id), model.cancel(id)),
+        Op::UpdatePriority(id, p) => {
+            prop_assert_eq!(core.update_priority(&id, p), model.update_priority(id, p))
+        }
+        Op::Forget(id) => prop_assert_eq!(core.forget(&id), model.forget(id)),
+        Op::Shutdown => {
+            core.shutdown();
+            model.shutdown();
+        }
+        Op::ShutdownNow => prop_assert_eq!(core.shutdown_now(), model.shutdown_now()),
+        Op::Burst(start, n) => {
+            for id in start..start + n {
+                let p = i64::from(id % 5);
+                prop_assert_eq!(core.add(id, p, id), model.add(id, p, id));
+            }
+        }
+        Op::CancelAndForgetAll => {
+            for id in 0..ALL_IDS {
+                prop_assert_eq!(core.cancel(&id), model.cancel(id));
+            }
+            for id in 0..ALL_IDS {
+                prop_assert_eq!(core.forget(&id), model.forget(id));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn compare(core: &Core<Id, Payload>, model: &Model) -> Result<(), TestCaseError> {
+    if let Err(e) = core.check_invariants() {
+        return Err(TestCaseError::fail(format!("invariants: {e}")));
+    }
+    prop_assert_eq!(core.stats(), model.stats());
+    prop_assert_eq!(core.len(), model.count(TaskStatus::Queued));
+    prop_assert_eq!(core.is_shut_down(), model.phase != Phase::Open);
+    for id in 0..ALL_IDS {
+        prop_assert_eq!(
+            core.status(&id),
+            model.tasks.get(&id).map(|t| t.status),
+            "status of {}",
+            id
+        );
+    }
+    let queued: Vec<Id> = core.snapshot().queued.iter().map(|t| t.id).collect();
+    prop_assert_eq!(queued, model.queued_order());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn core_matches_reference_model(
+        config in config(),
+        ops in proptest::collection::vec(op(), 1..200),
+    ) {
+        let mut model = Model::new(&config);
+        let mut core: Core<Id, Payload> = Core::new(config);
+        for op in &ops {
+            step(&mut core, &mut model, op)?;
+            compare(&core, &model)?;
+        }
+    }
+}

@@ -59,6 +59,8 @@ mod core_proptest;
 mod error;
 mod guard;
 mod heap;
+#[cfg(taskq_loom)]
+mod mutant;
 mod mutex;
 mod queue;
 mod rwlock;
@@ -72,6 +74,9 @@ pub use builder::Builder;
 pub use channel::ChannelTaskQueue;
 pub use error::{AddError, AddTimeoutError, ClaimError, TaskError, TryAddError};
 pub use guard::ClaimGuard;
+#[cfg(taskq_loom)]
+#[doc(hidden)]
+pub use mutant::Mutant;
 pub use mutex::ThreadSafeTaskQueue;
 pub use queue::TaskQueue;
 pub use rwlock::RwLockTaskQueue;

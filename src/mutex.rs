@@ -15,6 +15,8 @@ use crate::builder::strategy_constructors;
 use crate::core::Core;
 use crate::strategy::{impl_task_queue, Strategy, Wake};
 use crate::sync::{Condvar, Deadline, Mutex, MutexGuard};
+#[cfg(taskq_loom)]
+use crate::Mutant;
 use crate::{ClaimError, Task, TryAddError};
 
 #[derive(Debug)]
@@ -82,9 +84,14 @@ impl<K, P> ThreadSafeTaskQueue<K, P> {
     fn release(&self, state: MutexGuard<'_, State<K, P>>, wake: Wake) {
         let claimers = state.claimers_waiting > 0;
         let producers = state.producers_waiting > 0;
+        #[cfg(taskq_loom)]
+        let notify_one = state.core.mutant_is(Mutant::MutexShutdownNotifiesOne);
         drop(state);
         match wake {
             Wake::Nobody => {}
+            // MUTANT: MutexShutdownNotifiesOne wakes one claimer on shutdown.
+            #[cfg(taskq_loom)]
+            Wake::Everyone if notify_one && claimers => self.not_empty.notify_one(),
             Wake::Claimer if claimers => self.not_empty.notify_one(),
             Wake::Producer if producers => self.not_full.notify_one(),
             Wake::Everyone => {
@@ -133,15 +140,40 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ThreadSafeTaskQueue<
         } else {
             Wake::Nobody
         };
+        // MUTANT: MutexAddSkipsNotify leaves a blocked claimer asleep.
+        #[cfg(taskq_loom)]
+        let wake = if state.core.mutant_is(Mutant::MutexAddSkipsNotify) {
+            Wake::Nobody
+        } else {
+            wake
+        };
         self.release(state, wake);
         result
     }
 
     fn claim_until(&self, deadline: Deadline) -> Result<Task<K, P>, ClaimError> {
         let mut state = self.state.lock();
+        // MUTANT: MutexSplitClaim picks under one lock section and takes under another.
+        #[cfg(taskq_loom)]
+        if state.core.mutant_is(Mutant::MutexSplitClaim) {
+            if let Some(id) = state.core.peek_id() {
+                drop(state);
+                state = self.state.lock();
+                if let Some(task) = state.core.take_unchecked(&id) {
+                    self.release(state, Wake::Producer);
+                    return Ok(task);
+                }
+            }
+        }
         loop {
             match state.core.pop() {
                 Ok(task) => {
+                    // MUTANT: MutexClaimSkipsProducerNotify leaves a blocked producer asleep.
+                    #[cfg(taskq_loom)]
+                    if state.core.mutant_is(Mutant::MutexClaimSkipsProducerNotify) {
+                        self.release(state, Wake::Nobody);
+                        return Ok(task);
+                    }
                     self.release(state, Wake::Producer);
                     return Ok(task);
                 }

@@ -15,6 +15,8 @@ use crate::core::Core;
 use crate::strategy::{impl_task_queue, Strategy, Wake};
 use crate::sync::{Deadline, RwLock};
 use crate::wait::Signal;
+#[cfg(taskq_loom)]
+use crate::Mutant;
 use crate::{ClaimError, Task, TryAddError};
 
 /// The core behind a read-write lock: status queries, `len()` and `stats()` run concurrently with
@@ -97,12 +99,23 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P
                 }
                 continue;
             }
+            // MUTANT: RwLockWakeBeforeWrite wakes claimers, then writes the task.
+            #[cfg(taskq_loom)]
+            let early = core.mutant_is(Mutant::RwLockWakeBeforeWrite);
+            #[cfg(taskq_loom)]
+            if early {
+                drop(core);
+                self.wake(Wake::Claimer);
+                core = self.core.write();
+            }
+            #[cfg(not(taskq_loom))]
+            let early = false;
             let result = core.add(id, priority, payload);
             drop(core);
             if let Some(ticket) = ticket {
                 self.producers.cancel(ticket);
             }
-            if result.is_ok() {
+            if result.is_ok() && !early {
                 self.wake(Wake::Claimer);
             }
             return result;
@@ -112,8 +125,21 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P
     fn claim_until(&self, deadline: Deadline) -> Result<Task<K, P>, ClaimError> {
         let mut ticket = None;
         loop {
-            let result = self.core.write().pop();
+            let mut core = self.core.write();
+            let result = core.pop();
+            #[cfg(taskq_loom)]
+            let (register_late, wrong_side) = (
+                core.mutant_is(Mutant::RwLockRegisterAfterCheck),
+                core.mutant_is(Mutant::RwLockClaimWakesWrongSide),
+            );
+            drop(core);
             if matches!(result, Err(ClaimError::Empty)) && !deadline.expired() {
+                // MUTANT: RwLockRegisterAfterCheck registers after the check and sleeps at once.
+                #[cfg(taskq_loom)]
+                if register_late {
+                    self.claimers.wait(self.claimers.prepare(), deadline);
+                    continue;
+                }
                 match ticket.take() {
                     None => ticket = Some(self.claimers.prepare()),
                     Some(ticket) => self.claimers.wait(ticket, deadline),
@@ -122,6 +148,12 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P
             }
             if let Some(ticket) = ticket {
                 self.claimers.cancel(ticket);
+            }
+            // MUTANT: RwLockClaimWakesWrongSide announces the room to claimers.
+            #[cfg(taskq_loom)]
+            if result.is_ok() && wrong_side {
+                self.wake(Wake::Claimer);
+                return result;
             }
             if result.is_ok() {
                 self.wake(Wake::Producer);

@@ -123,6 +123,13 @@ macro_rules! impl_task_queue {
                     } else {
                         crate::strategy::Wake::Nobody
                     };
+                    // MUTANT: FailSkipsWake re-queues the task without waking a claimer.
+                    #[cfg(taskq_loom)]
+                    let wake = if core.mutant_is(crate::Mutant::FailSkipsWake) {
+                        crate::strategy::Wake::Nobody
+                    } else {
+                        wake
+                    };
                     (result, wake)
                 })
             }
@@ -134,6 +141,13 @@ macro_rules! impl_task_queue {
                         crate::strategy::Wake::Producer
                     } else {
                         crate::strategy::Wake::Nobody
+                    };
+                    // MUTANT: CancelSkipsWake frees room without waking a blocked producer.
+                    #[cfg(taskq_loom)]
+                    let wake = if core.mutant_is(crate::Mutant::CancelSkipsWake) {
+                        crate::strategy::Wake::Nobody
+                    } else {
+                        wake
                     };
                     (cancelled, wake)
                 })

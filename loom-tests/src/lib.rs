@@ -1,1 +1,11 @@
-//! loom model checks for `taskq` live in `tests/`; build them with `RUSTFLAGS="--cfg taskq_loom"`.
+//! loom model checks for `taskq`; build them with `RUSTFLAGS="--cfg taskq_loom"`.
+//!
+//! The models are written once, generic over the strategy, in `models` (loom builds only), and
+//! run from `tests/models.rs` (every model on every strategy) and `tests/mutants.rs` (every
+//! deliberate bug of `taskq::Mutant` must make some model fail). Without `--cfg taskq_loom` this
+//! crate is empty and its tests compile to nothing.
+
+#[cfg(taskq_loom)]
+pub mod harness;
+#[cfg(taskq_loom)]
+pub mod models;

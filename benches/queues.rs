@@ -1,0 +1,64 @@
+// Criterion benchmarks of the five workloads (W1..W5, defined in benches/README.md and in
+// benches/common/mod.rs), one group per workload, one BenchmarkId per contender and thread count.
+// Throughput is in tasks; W3's reads/s and W4's memory are reported by `examples/compare.rs`.
+// Sizes are small and measurement times short so that `cargo bench` ends in a few minutes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Contender, Params, Workload};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+const PARAMS: Params = Params {
+    tasks: 20_000,
+    prefill: common::DEFAULT_PREFILL,
+};
+
+const THREADS: [usize; 4] = [1, 2, 4, 8];
+
+fn bench_workload(c: &mut Criterion, w: Workload) {
+    let mut group = c.benchmark_group(w.name());
+    for contender in Contender::ALL {
+        if !contender.supports(w) {
+            continue;
+        }
+        let threads: &[usize] = if contender == Contender::Limit || w == Workload::W5 {
+            &[1]
+        } else {
+            &THREADS
+        };
+        for &t in threads {
+            let tasks = common::tasks_per_run(w, contender, t, PARAMS);
+            group.throughput(Throughput::Elements(tasks));
+            group.bench_with_input(BenchmarkId::new(contender.name(), t), &t, |b, &t| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += common::run(w, contender, t, PARAMS, None)
+                            .expect("supported")
+                            .elapsed;
+                    }
+                    total
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+fn workloads(c: &mut Criterion) {
+    for w in Workload::ALL {
+        bench_workload(c, w);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(800));
+    targets = workloads
+}
+criterion_main!(benches);

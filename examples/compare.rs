@@ -1,0 +1,629 @@
+// `compare`: runs the benchmark workloads W1..W5 (benches/common, shared with the criterion
+// benches) against every contender, prints a table of median throughputs with ratios to
+// `reference` and `limit`, checks the README's performance targets, and writes the results as
+// JSON and as an SVG plot. `cargo run --release --example compare -- --help` for the options.
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+
+use common::{Contender, MemProbe, Outcome, Params, Workload};
+
+// ---------------------------------------------------------------------------------------------
+// A counting allocator, for W4's memory figures. It counts only while `COUNTING` is set, so that
+// the other workloads do not pay for a shared counter on every allocation. Counts are signed:
+// blocks allocated before counting started and freed during it bring `CURRENT` below zero, which
+// is right for "bytes held above the level at `start`".
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static CURRENT: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+struct CountingAlloc;
+
+impl CountingAlloc {
+    fn grew(bytes: usize) {
+        if COUNTING.load(Ordering::Relaxed) {
+            let now = CURRENT.fetch_add(bytes as isize, Ordering::Relaxed) + bytes as isize;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    fn shrank(bytes: usize) {
+        if COUNTING.load(Ordering::Relaxed) {
+            CURRENT.fetch_sub(bytes as isize, Ordering::Relaxed);
+        }
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s
+// guarantees are ours; the only addition is arithmetic on atomics, which neither allocates nor
+// touches the memory handed out.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `alloc`'s contract (non-zero size), which is `System`'s.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            Self::grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `self.alloc*`, i.e. from `System`, with this `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        Self::shrank(layout.size());
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            Self::grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with `layout`; the caller upholds `realloc`'s contract.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            Self::grew(new_size);
+            Self::shrank(layout.size());
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+fn mem_start() {
+    CURRENT.store(0, Ordering::SeqCst);
+    PEAK.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+}
+
+fn mem_stop() -> usize {
+    COUNTING.store(false, Ordering::SeqCst);
+    PEAK.load(Ordering::SeqCst).max(0) as usize
+}
+
+const PROBE: MemProbe = MemProbe {
+    start: mem_start,
+    stop: mem_stop,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Options.
+
+const DEFAULT_TASKS: u64 = 150_000;
+const DEFAULT_REPS: usize = 5;
+
+struct Options {
+    tasks: u64,
+    prefill: u64,
+    threads: Vec<usize>,
+    workloads: Vec<Workload>,
+    contenders: Vec<Contender>,
+    reps: usize,
+    out: PathBuf,
+}
+
+fn usage() -> String {
+    let mut s = String::from(
+        "compare: taskq's strategies against a textbook queue, a lock-free single-thread limit \
+         and crossbeam-channel\n\n\
+         USAGE: cargo run --release --example compare -- [OPTIONS]\n\n\
+         OPTIONS:\n  \
+         --tasks N          tasks per run (N below; default 150000)\n  \
+         --threads LIST     thread counts, comma-separated (default 1,2,4,8)\n  \
+         --workloads LIST   any of w1,w2,w3,w4,w5 (default all)\n  \
+         --contenders LIST  any of mutex,rwlock,channel,reference,limit,crossbeam (default \
+         all; ratios need reference and limit)\n  \
+         --reps N           repetitions per point; the median is reported (default 5)\n  \
+         --prefill N        PREFILL, the queue depth of W2..W5 (default 10000)\n  \
+         --out DIR          where compare.json and compare.svg go (default compare-out/)\n  \
+         --quick            tiny sizes for a CI smoke test (tasks 2000, prefill 500, threads \
+         1,2, reps 1)\n  \
+         -h, --help         this text\n\n\
+         CONTENDERS:\n  \
+         ThreadSafeTaskQueue, RwLockTaskQueue, ChannelTaskQueue  the taskq strategies\n  \
+         reference   textbook: std Mutex + BinaryHeap<(prio, Reverse(seq), id)> + HashMap, \
+         condvar notified on every add, tombstones for cancel, finished tasks never dropped\n  \
+         limit       the same operations on ONE thread, plain BinaryHeap + HashMap, no lock; \
+         for multi-thread workloads it does the same total work single-threaded\n  \
+         crossbeam   crossbeam-channel unbounded: an UNORDERED FIFO ceiling (ignores priority, \
+         no status); W1, W2, W5 only\n\n\
+         WORKLOADS (K = u64 ids, payload = u64):\n",
+    );
+    for w in Workload::ALL {
+        let _ = writeln!(
+            s,
+            "  {}\n      threads: {}\n",
+            w.describe(),
+            w.threads_meaning()
+        );
+    }
+    s
+}
+
+fn parse_list<T>(s: &str, f: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| f(x.trim()).ok_or_else(|| format!("bad list item {x:?}")))
+        .collect()
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        tasks: DEFAULT_TASKS,
+        prefill: common::DEFAULT_PREFILL,
+        threads: vec![1, 2, 4, 8],
+        workloads: Workload::ALL.to_vec(),
+        contenders: Contender::ALL.to_vec(),
+        reps: DEFAULT_REPS,
+        out: PathBuf::from("compare-out"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => {
+                print!("{}", usage());
+                std::process::exit(0);
+            }
+            "--quick" => {
+                o.tasks = 2_000;
+                o.prefill = 500;
+                o.threads = vec![1, 2];
+                o.reps = 1;
+            }
+            "--tasks" => o.tasks = value()?.parse().map_err(|e| format!("--tasks: {e}"))?,
+            "--prefill" => o.prefill = value()?.parse().map_err(|e| format!("--prefill: {e}"))?,
+            "--reps" => o.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
+            "--threads" => o.threads = parse_list(&value()?, |x| x.parse().ok())?,
+            "--workloads" => o.workloads = parse_list(&value()?, Workload::parse)?,
+            "--contenders" => o.contenders = parse_list(&value()?, Contender::parse)?,
+            "--out" => o.out = PathBuf::from(value()?),
+            other => return Err(format!("unknown option {other:?} (try --help)")),
+        }
+    }
+    if o.tasks < 16 || o.prefill < 16 || o.reps == 0 || o.threads.contains(&0) {
+        return Err("--tasks and --prefill must be >= 16, --reps and threads >= 1".into());
+    }
+    Ok(o)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring.
+
+/// One line of the table: the medians over the repetitions of one point.
+struct Row {
+    workload: Workload,
+    contender: Contender,
+    threads: usize,
+    tasks_per_s: f64,
+    samples: Vec<f64>,
+    reads_per_s: Option<f64>,
+    ns_per_task: f64,
+    peak_bytes: Option<usize>,
+    bytes_per_live: Option<f64>,
+    vs_reference: Option<f64>,
+    vs_limit: Option<f64>,
+}
+
+fn measure(o: &Options) -> Vec<Row> {
+    let params = Params {
+        tasks: o.tasks,
+        prefill: o.prefill,
+    };
+    let mut plan = Vec::new();
+    for &w in &o.workloads {
+        for c in Contender::ALL {
+            if !c.supports(w) || !o.contenders.contains(&c) {
+                continue;
+            }
+            if c == Contender::Limit || w == Workload::W5 {
+                plan.push((w, c, 1));
+            } else {
+                plan.extend(o.threads.iter().map(|&t| (w, c, t)));
+            }
+        }
+    }
+    // Repetitions are interleaved: every point of a workload runs once before any runs again, so
+    // that load changes on a shared machine hit all contenders of a comparison alike.
+    let started = std::time::Instant::now();
+    let mut outs: Vec<Vec<Outcome>> = vec![Vec::new(); plan.len()];
+    let mut mem: Vec<Option<(usize, f64)>> = vec![None; plan.len()];
+    let mut done = 0;
+    for &w in &o.workloads {
+        let points: Vec<usize> = (0..plan.len()).filter(|&i| plan[i].0 == w).collect();
+        for rep in 0..o.reps {
+            for &i in &points {
+                let (w, c, t) = plan[i];
+                let out = common::run(w, c, t, params, None).expect("planned");
+                done += 1;
+                eprintln!(
+                    "[{:>3}/{}] {:>5.1}s  {} {:<26} threads={:<2} rep {}/{}: {:>8.3} Mtasks/s{}",
+                    done,
+                    plan.len() * o.reps,
+                    started.elapsed().as_secs_f64(),
+                    w.name(),
+                    c.name(),
+                    t,
+                    rep + 1,
+                    o.reps,
+                    out.tasks_per_s() / 1e6,
+                    if w == Workload::W3 {
+                        format!(", {:.3} Mreads/s", out.reads_per_s() / 1e6)
+                    } else {
+                        String::new()
+                    }
+                );
+                outs[i].push(out);
+            }
+        }
+        if w == Workload::W4 {
+            // Memory: one extra, untimed run per point with the counting allocator on.
+            for &i in &points {
+                let (w, c, t) = plan[i];
+                let out = common::run(w, c, t, params, Some(PROBE)).expect("planned");
+                let peak = out.peak_bytes.unwrap_or(0);
+                let per_live = peak as f64 / out.live.max(1) as f64;
+                eprintln!(
+                    "          memory run {} threads={t}: peak {:.2} MB, {per_live:.0} bytes per \
+                     live task",
+                    c.name(),
+                    peak as f64 / 1e6,
+                );
+                mem[i] = Some((peak, per_live));
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, &(w, c, t)) in plan.iter().enumerate() {
+        let samples: Vec<f64> = outs[i].iter().map(Outcome::tasks_per_s).collect();
+        let reads: Vec<f64> = outs[i].iter().map(Outcome::reads_per_s).collect();
+        let ns: Vec<f64> = outs[i].iter().map(Outcome::ns_per_task).collect();
+        rows.push(Row {
+            workload: w,
+            contender: c,
+            threads: t,
+            tasks_per_s: common::median(&samples),
+            samples,
+            reads_per_s: (w == Workload::W3).then(|| common::median(&reads)),
+            ns_per_task: common::median(&ns),
+            peak_bytes: mem[i].map(|m| m.0),
+            bytes_per_live: mem[i].map(|m| m.1),
+            vs_reference: None,
+            vs_limit: None,
+        });
+    }
+    eprintln!("done in {:.1}s", started.elapsed().as_secs_f64());
+    let mut reference = HashMap::new();
+    let mut limit = HashMap::new();
+    for r in &rows {
+        match r.contender {
+            Contender::Reference => {
+                reference.insert((r.workload, r.threads), r.tasks_per_s);
+            }
+            Contender::Limit => {
+                limit.insert(r.workload, r.tasks_per_s);
+            }
+            _ => {}
+        }
+    }
+    for r in &mut rows {
+        r.vs_reference = reference
+            .get(&(r.workload, r.threads))
+            .map(|x| r.tasks_per_s / x);
+        r.vs_limit = limit.get(&r.workload).map(|x| r.tasks_per_s / x);
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting.
+
+fn ratio(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |x| format!("{x:.2}x"))
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<4} {:<26} {:>7} {:>12} {:>9} {:>8} {:>10} {:>12} {:>12}",
+        "wl",
+        "contender",
+        "threads",
+        "Mtasks/s",
+        "vs ref",
+        "vs limit",
+        "ns/task",
+        "Mreads/s",
+        "B/live task"
+    );
+    let mut last = None;
+    for r in rows {
+        if last.is_some() && last != Some(r.workload) {
+            s.push('\n');
+        }
+        last = Some(r.workload);
+        let _ = writeln!(
+            s,
+            "{:<4} {:<26} {:>7} {:>12.3} {:>9} {:>8} {:>10.1} {:>12} {:>12}",
+            r.workload.name(),
+            r.contender.name(),
+            if r.contender == Contender::Limit && r.workload != Workload::W5 {
+                "1 (all)".to_string()
+            } else {
+                r.threads.to_string()
+            },
+            r.tasks_per_s / 1e6,
+            ratio(r.vs_reference),
+            ratio(r.vs_limit),
+            r.ns_per_task,
+            r.reads_per_s
+                .map_or_else(|| "-".into(), |x| format!("{:.3}", x / 1e6)),
+            r.bytes_per_live
+                .map_or_else(|| "-".into(), |x| format!("{x:.0}")),
+        );
+    }
+    s
+}
+
+fn find(rows: &[Row], w: Workload, c: Contender, t: usize) -> Option<&Row> {
+    rows.iter()
+        .find(|r| r.workload == w && r.contender == c && r.threads == t)
+}
+
+/// Checks the targets from the issue against this run; one line each, with the margin.
+fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
+    let mut out = Vec::new();
+    for w in [Workload::W1, Workload::W2] {
+        for t in [2, 4] {
+            let best = rows
+                .iter()
+                .filter(|r| r.workload == w && r.threads == t && r.contender.is_strategy())
+                .max_by(|a, b| a.tasks_per_s.total_cmp(&b.tasks_per_s));
+            let Some(best) = best else { continue };
+            let (vr, vl) = (best.vs_reference, best.vs_limit);
+            let ok = vr.zip(vl).map(|(r, l)| r >= 3.0 && l >= 0.6);
+            out.push((
+                format!(
+                    "{} threads={t}: best strategy {} is {} reference (target >= 3x) and {} limit \
+                     (target >= 0.6x)",
+                    w.name(),
+                    best.contender.name(),
+                    ratio(vr),
+                    ratio(vl)
+                ),
+                ok,
+            ));
+        }
+    }
+    if let (Some(rw), Some(mx)) = (
+        find(rows, Workload::W3, Contender::RwLock, 2),
+        find(rows, Workload::W3, Contender::Mutex, 2),
+    ) {
+        let (a, b) = (rw.reads_per_s.unwrap_or(0.0), mx.reads_per_s.unwrap_or(0.0));
+        let x = a / b;
+        out.push((
+            format!(
+                "w3 readers=2: RwLockTaskQueue reads/s is {x:.2}x ThreadSafeTaskQueue's \
+                 ({:.2} vs {:.2} M/s; target >= 1.3x)",
+                a / 1e6,
+                b / 1e6
+            ),
+            Some(x >= 1.3),
+        ));
+    }
+    let w4: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.workload == Workload::W4 && r.bytes_per_live.is_some())
+        .collect();
+    if !w4.is_empty() {
+        let worst = w4
+            .iter()
+            .filter(|r| r.contender.is_strategy())
+            .filter_map(|r| r.bytes_per_live)
+            .fold(0.0, f64::max);
+        let reference = w4
+            .iter()
+            .filter(|r| r.contender == Contender::Reference)
+            .filter_map(|r| r.bytes_per_live)
+            .fold(0.0, f64::max);
+        out.push((
+            format!(
+                "w4: worst strategy peak {worst:.0} bytes per live task, reference {reference:.0} \
+                 (strategies bounded by live tasks; reference grows with tasks run)"
+            ),
+            // "Bounded": well under what reference pays; a record + index + heap entry is ~100 B.
+            Some(worst > 0.0 && worst < 1024.0 && worst < reference),
+        ));
+    }
+    if let (Some(m), Some(l)) = (
+        find(rows, Workload::W5, Contender::Mutex, 1),
+        find(rows, Workload::W5, Contender::Limit, 1),
+    ) {
+        let x = m.ns_per_task / l.ns_per_task;
+        out.push((
+            format!(
+                "w5: ThreadSafeTaskQueue {:.1} ns/task vs limit {:.1} ns/task = {x:.2}x \
+                 (target <= 1.5x)",
+                m.ns_per_task, l.ns_per_task
+            ),
+            Some(x <= 1.5),
+        ));
+    }
+    out
+}
+
+fn json(o: &Options, rows: &[Row], checks: &[(String, Option<bool>)]) -> serde_json::Value {
+    serde_json::json!({
+        "machine": {
+            "available_parallelism": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "os": std::env::consts::OS,
+            "arch": std::env::consts::ARCH,
+        },
+        "options": {
+            "tasks": o.tasks,
+            "prefill": o.prefill,
+            "threads": o.threads,
+            "workloads": o.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
+            "contenders": o.contenders.iter().map(|c| c.name()).collect::<Vec<_>>(),
+            "reps": o.reps,
+        },
+        "workloads": o.workloads.iter().map(|w| serde_json::json!({
+            "name": w.name(),
+            "definition": w.describe(),
+            "threads": w.threads_meaning(),
+        })).collect::<Vec<_>>(),
+        "results": rows.iter().map(|r| serde_json::json!({
+            "workload": r.workload.name(),
+            "contender": r.contender.name(),
+            "threads": r.threads,
+            "tasks_per_s_median": r.tasks_per_s,
+            "tasks_per_s_samples": r.samples,
+            "ns_per_task_median": r.ns_per_task,
+            "reads_per_s_median": r.reads_per_s,
+            "peak_bytes": r.peak_bytes,
+            "bytes_per_live_task": r.bytes_per_live,
+            "vs_reference": r.vs_reference,
+            "vs_limit": r.vs_limit,
+        })).collect::<Vec<_>>(),
+        "targets": checks.iter().map(|(text, ok)| serde_json::json!({
+            "check": text,
+            "met": ok,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn plot(path: &Path, rows: &[Row], prefill: u64) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+
+    let root = SVGBackend::new(path, (1280, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((1, 2));
+    let titles = [
+        (
+            Workload::W1,
+            "W1 producers/consumers (P = C = threads)".to_string(),
+        ),
+        (Workload::W2, format!("W2 steady workers, depth {prefill}")),
+    ];
+    for (panel, (w, title)) in panels.iter().zip(titles) {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.workload == w).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let max_t = mine.iter().map(|r| r.threads).max().unwrap_or(1).max(2) as f64;
+        let ys = || mine.iter().map(|r| r.tasks_per_s / 1e6);
+        let max_y = ys().fold(0.0, f64::max) * 1.3;
+        let min_y = ys().fold(f64::INFINITY, f64::min) * 0.7;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(&title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(
+                -0.2f64..max_t.log2() + 0.2,
+                (min_y.max(1e-3)..max_y.max(0.1)).log_scale(),
+            )?;
+        chart
+            .configure_mesh()
+            .x_desc("threads (log scale)")
+            .y_desc("Mtasks/s (median, log scale)")
+            .x_labels(max_t.log2() as usize + 1)
+            .x_label_formatter(&|x| format!("{}", 2f64.powf(x.round())))
+            .draw()?;
+        for (i, c) in Contender::ALL.into_iter().enumerate() {
+            let mut pts: Vec<(f64, f64)> = mine
+                .iter()
+                .filter(|r| r.contender == c)
+                .map(|r| ((r.threads as f64).log2(), r.tasks_per_s / 1e6))
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let color = Palette99::pick(i).to_rgba();
+            let label = if c == Contender::Limit {
+                // One thread does the same total work: drawn flat across all thread counts.
+                pts = vec![(0.0, pts[0].1), (max_t.log2(), pts[0].1)];
+                "limit (1 thread, same total work)".to_string()
+            } else {
+                c.name().to_string()
+            };
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn main() {
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("compare: {e}");
+            std::process::exit(2);
+        }
+    };
+    eprintln!(
+        "compare: tasks={} prefill={} threads={:?} reps={} workloads={:?} on {} CPUs",
+        o.tasks,
+        o.prefill,
+        o.threads,
+        o.reps,
+        o.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let rows = measure(&o);
+    println!("{}", table(&rows));
+    let checks = targets(&rows);
+    if !checks.is_empty() {
+        println!("targets:");
+        for (text, ok) in &checks {
+            let mark = match ok {
+                Some(true) => "MET   ",
+                Some(false) => "MISSED",
+                None => "n/a   ",
+            };
+            println!("  [{mark}] {text}");
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(&o.out) {
+        eprintln!("compare: cannot create {}: {e}", o.out.display());
+        std::process::exit(1);
+    }
+    let json_path = o.out.join("compare.json");
+    let text = serde_json::to_string_pretty(&json(&o, &rows, &checks)).expect("serializable");
+    if let Err(e) = std::fs::write(&json_path, text) {
+        eprintln!("compare: cannot write {}: {e}", json_path.display());
+        std::process::exit(1);
+    }
+    let svg_path = o.out.join("compare.svg");
+    if let Err(e) = plot(&svg_path, &rows, o.prefill) {
+        eprintln!("compare: cannot draw {}: {e}", svg_path.display());
+        std::process::exit(1);
+    }
+    println!("\nwrote {} and {}", json_path.display(), svg_path.display());
+}

@@ -1,0 +1,238 @@
+//! Running a loom model: the preemption bound, counting the interleavings explored, building a
+//! queue of any strategy (optionally with a deliberate bug), and the end-state checks.
+#![cfg(taskq_loom)]
+
+use std::collections::BTreeSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use taskq::{
+    ChannelTaskQueue, Mutant, RwLockTaskQueue, TaskQueue, TaskStatus, ThreadSafeTaskQueue,
+};
+
+/// The preemption bound used when `LOOM_MAX_PREEMPTIONS` is not set: loom's default (no bound)
+/// does not finish in reasonable time on these models.
+pub const DEFAULT_PREEMPTIONS: usize = 2;
+
+/// How a model wants its queue built.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cfg {
+    /// `Builder::capacity`.
+    pub capacity: Option<usize>,
+    /// `Builder::max_attempts`.
+    pub max_attempts: Option<u32>,
+    /// `Builder::mutant`: the deliberate bug to switch on, if any.
+    pub mutant: Option<Mutant>,
+}
+
+/// A strategy the models can build: every `TaskQueue<u64, u64>` of the crate.
+pub trait Queue: TaskQueue<u64, u64> + Sized + 'static {
+    /// The strategy's name, for reports.
+    const NAME: &'static str;
+    /// Builds an empty queue as `cfg` says.
+    fn build(cfg: Cfg) -> Self;
+}
+
+macro_rules! queue {
+    ($strategy:ident, $name:literal) => {
+        impl Queue for $strategy<u64, u64> {
+            const NAME: &'static str = $name;
+            fn build(cfg: Cfg) -> Self {
+                let mut builder = Self::builder();
+                if let Some(capacity) = cfg.capacity {
+                    builder = builder.capacity(capacity);
+                }
+                if let Some(max_attempts) = cfg.max_attempts {
+                    builder = builder.max_attempts(max_attempts);
+                }
+                if let Some(mutant) = cfg.mutant {
+                    builder = builder.mutant(mutant);
+                }
+                builder.build()
+            }
+        }
+    };
+}
+
+queue!(ThreadSafeTaskQueue, "ThreadSafeTaskQueue");
+queue!(RwLockTaskQueue, "RwLockTaskQueue");
+queue!(ChannelTaskQueue, "ChannelTaskQueue");
+
+/// The iteration the current model is in; meaningful only in a process that runs one model (the
+/// child process of [`expect_caught`]).
+static ITERATION: AtomicUsize = AtomicUsize::new(0);
+
+/// Set in the child process that [`expect_caught`] runs a mutant's model in.
+const CHILD: &str = "TASKQ_LOOM_MUTANT_CHILD";
+
+/// Marks the line the child process prints when a model fails.
+const CAUGHT: &str = "loom: caught at iteration ";
+
+/// The outcome of exploring one model.
+#[derive(Debug)]
+pub struct Explored {
+    /// Interleavings (loom iterations) run, including a failing one.
+    pub iterations: usize,
+    /// The panic message if some interleaving failed (assertion, deadlock, leak).
+    pub failure: Option<String>,
+}
+
+/// Explores every interleaving of `model` (within the preemption bound) and reports how many it
+/// ran and whether one failed. Prints one line per model to stderr.
+pub fn explore<F>(name: &str, model: F) -> Explored
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let counter = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(DEFAULT_PREEMPTIONS);
+    }
+    let bound = builder.preemption_bound;
+    let start = Instant::now();
+    let count = std::sync::Arc::clone(&counter);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        builder.check(move || {
+            let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+            ITERATION.store(n, Ordering::Relaxed);
+            model();
+        })
+    }));
+    let explored = Explored {
+        iterations: counter.load(Ordering::Relaxed),
+        failure: result.err().map(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "non-string panic".to_string())
+        }),
+    };
+    eprintln!(
+        "loom: {name}: {} in {} iterations, {:.2?} (preemption bound {bound:?})",
+        if explored.failure.is_some() {
+            "FAILED"
+        } else {
+            "ok"
+        },
+        explored.iterations,
+        start.elapsed(),
+    );
+    explored
+}
+
+/// Runs a model that must pass: panics with loom's message if any interleaving fails.
+pub fn check<F>(name: &str, model: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    if let Some(failure) = explore(name, model).failure {
+        panic!("model {name} failed: {failure}");
+    }
+}
+
+/// Runs a model on a mutant that it must catch, and fails if every interleaving passes.
+///
+/// loom reports a deadlock by panicking, and the unwinding then panics again inside loom, which
+/// aborts the process; so the model runs in a child process (this test binary, running only the
+/// test `test`), and the mutant counts as caught when the child failed *in the model*: a panic
+/// hook marks the first failure with the iteration it happened in.
+pub fn expect_caught(test: &str, mutant: Mutant, run: impl FnOnce() -> Explored) {
+    if std::env::var_os(CHILD).is_some() {
+        std::panic::set_hook(Box::new(|info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("non-string panic");
+            let first = message.lines().next().unwrap_or("");
+            eprintln!("{CAUGHT}{}: {first}", ITERATION.load(Ordering::Relaxed));
+        }));
+        let explored = run();
+        let _ = std::panic::take_hook();
+        if let Some(failure) = explored.failure {
+            panic!("caught: {failure}");
+        }
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = std::process::Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the model in a child process");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let caught = stderr.lines().find(|l| l.starts_with(CAUGHT));
+    match (output.status.success(), caught) {
+        (false, Some(line)) => eprintln!(
+            "loom: mutant {mutant:?} ({test}) caught at iteration {}",
+            &line[CAUGHT.len()..]
+        ),
+        (true, _) => {
+            panic!("mutant {mutant:?} survived ({test}): the model does not bite\n{stderr}")
+        }
+        (false, None) => panic!("the child process for {test} failed outside the model:\n{stderr}"),
+    }
+}
+
+/// The end-state checks every model ends with: the invariants hold, every id in `ids` is in
+/// exactly one state (`get_status`, the snapshot and the counts agree), and `len()` is the number
+/// of queued ids. Returns each id's status.
+pub fn assert_consistent<Q: Queue>(q: &Q, ids: &[u64]) -> Vec<TaskStatus> {
+    if let Err(e) = q.check_invariants() {
+        panic!("invariants broken: {e}");
+    }
+    let snapshot = q.snapshot();
+    let queued: Vec<u64> = snapshot.queued.iter().map(|t| t.id).collect();
+    let processing: Vec<u64> = snapshot.processing.iter().map(|t| t.id).collect();
+    let statuses: Vec<TaskStatus> = ids
+        .iter()
+        .map(|id| {
+            let status = q
+                .get_status(id)
+                .unwrap_or_else(|| panic!("task {id} was lost"));
+            let in_queued = queued.iter().filter(|&&x| x == *id).count();
+            let in_processing = processing.iter().filter(|&&x| x == *id).count();
+            let finished: Vec<TaskStatus> = snapshot
+                .finished
+                .iter()
+                .filter(|f| f.id == *id)
+                .map(|f| f.status)
+                .collect();
+            assert_eq!(
+                in_queued + in_processing + finished.len(),
+                1,
+                "task {id} is in the snapshot {} times",
+                in_queued + in_processing + finished.len()
+            );
+            match status {
+                TaskStatus::Queued => assert_eq!(in_queued, 1, "task {id} queued"),
+                TaskStatus::Processing => assert_eq!(in_processing, 1, "task {id} processing"),
+                s => assert_eq!(finished, [s], "task {id} finished"),
+            }
+            status
+        })
+        .collect();
+    let queued_ids: BTreeSet<u64> = ids
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| **s == TaskStatus::Queued)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(q.len(), queued_ids.len(), "len() is not the queued count");
+    assert_eq!(
+        queued.iter().copied().collect::<BTreeSet<_>>(),
+        queued_ids,
+        "the snapshot's queued ids are not the Queued ids"
+    );
+    let stats = q.stats();
+    let count = |s: TaskStatus| statuses.iter().filter(|&&x| x == s).count();
+    assert_eq!(stats.queued, count(TaskStatus::Queued));
+    assert_eq!(stats.processing, count(TaskStatus::Processing));
+    assert_eq!(stats.completed, count(TaskStatus::Completed));
+    assert_eq!(stats.cancelled, count(TaskStatus::Cancelled));
+    assert_eq!(stats.failed, count(TaskStatus::Failed));
+    statuses
+}

@@ -1,0 +1,448 @@
+//! The models, each written once and generic over the strategy. Each takes the deliberate bug to
+//! switch on (`None` for the real code) and returns what loom explored.
+//!
+//! Under loom a finite timeout expires at once, so `get_next_task(Some(_))` tries once; only
+//! `None` blocks, and a thread blocked for good is reported by loom as a deadlock.
+#![cfg(taskq_loom)]
+
+use std::collections::BTreeSet;
+
+use loom::sync::Arc;
+use loom::thread;
+use taskq::{ClaimError, Mutant, TaskStatus};
+
+use crate::harness::{assert_consistent, explore, Cfg, Explored, Queue};
+
+fn name<Q: Queue>(model: &str) -> String {
+    format!("{}::{model}", Q::NAME)
+}
+
+fn queue<Q: Queue>(cfg: Cfg) -> Arc<Q> {
+    Arc::new(Q::build(cfg))
+}
+
+fn ids(claimed: &[u64]) -> BTreeSet<u64> {
+    claimed.iter().copied().collect()
+}
+
+/// No double claim, non-blocking: one queued task, one claimer with `try_get_next_task` and one
+/// with a finite timeout. Exactly one gets the task; the other sees `Empty` / `Timeout`.
+pub fn no_double_claim_try<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("no_double_claim_try"), move || {
+        let q = queue::<Q>(Cfg {
+            mutant,
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        let q2 = Arc::clone(&q);
+        let timed =
+            thread::spawn(move || q2.get_next_task(Some(std::time::Duration::from_secs(1))));
+        let tried = q.try_get_next_task();
+        let timed = timed.join().unwrap();
+        match (&tried, &timed) {
+            (Ok(t), Err(ClaimError::Timeout)) | (Err(ClaimError::Empty), Ok(t)) => {
+                assert_eq!((t.id, *t.payload), (1, 10));
+            }
+            _ => panic!("double or lost claim: try {tried:?}, timed {timed:?}"),
+        }
+        assert_eq!(
+            assert_consistent(&*q, &[1]),
+            [TaskStatus::Processing],
+            "the claimed task is processing"
+        );
+    })
+}
+
+/// No double claim, blocking: two claimers blocked in `get_next_task(None)`, one task added, then
+/// a graceful shutdown. Exactly one claimer gets the task, the other `ShutDown`.
+pub fn no_double_claim_blocking<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("no_double_claim_blocking"), move || {
+        let q = queue::<Q>(Cfg {
+            mutant,
+            ..Cfg::default()
+        });
+        let claimers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.get_next_task(None))
+            })
+            .collect();
+        q.add_task(1, 0, 10).unwrap();
+        q.shutdown();
+        let results: Vec<_> = claimers.into_iter().map(|c| c.join().unwrap()).collect();
+        let got: Vec<u64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(got, [1], "exactly one claimer gets the task: {results:?}");
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(ClaimError::ShutDown))),
+            "the other claimer sees ShutDown: {results:?}"
+        );
+        assert_consistent(&*q, &[1]);
+    })
+}
+
+/// No lost update: two tasks; one thread claims and completes, one claims, fails (the task goes
+/// back) and re-prioritises it, the main thread cancels task 1 and adds task 3. At the end every
+/// id is in exactly one state, agreeing with what each operation returned.
+pub fn no_lost_update<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("no_lost_update"), move || {
+        let q = queue::<Q>(Cfg {
+            mutant,
+            ..Cfg::default()
+        });
+        q.add_task(1, 1, 10).unwrap();
+        q.add_task(2, 0, 20).unwrap();
+        let qa = Arc::clone(&q);
+        let completer = thread::spawn(move || {
+            let task = qa.try_get_next_task().ok()?;
+            qa.complete_task(&task.id)
+                .expect("a claimed task completes");
+            Some(task.id)
+        });
+        let qb = Arc::clone(&q);
+        let failer = thread::spawn(move || {
+            let task = qb.try_get_next_task().ok()?;
+            let status = qb.fail_task(&task.id).expect("a claimed task fails");
+            assert_eq!(
+                status,
+                TaskStatus::Queued,
+                "no max_attempts: back in the queue"
+            );
+            let reprioritised = qb.update_priority(&task.id, 9).is_ok();
+            Some((task.id, reprioritised))
+        });
+        let cancelled = q.cancel_task(&1);
+        q.add_task(3, 5, 30).unwrap();
+        let completed = completer.join().unwrap();
+        let failed = failer.join().unwrap();
+
+        let statuses = assert_consistent(&*q, &[1, 2, 3]);
+        let stats = q.stats();
+        assert_eq!(stats.total_added, 3);
+        assert_eq!(stats.total_completed, u64::from(completed.is_some()));
+        assert_eq!(stats.total_cancelled, u64::from(cancelled));
+        // Every claimed task was completed or failed back, so nothing is left processing; each id
+        // ends as the operations that succeeded on it say.
+        for (id, status) in (1..=3).zip(&statuses) {
+            let want = if completed == Some(id) {
+                assert!(
+                    !(cancelled && id == 1),
+                    "task 1 both completed and cancelled"
+                );
+                TaskStatus::Completed
+            } else if cancelled && id == 1 {
+                TaskStatus::Cancelled
+            } else {
+                TaskStatus::Queued
+            };
+            assert_eq!(
+                *status, want,
+                "task {id}: completed {completed:?}, failed {failed:?}"
+            );
+        }
+        if let Some((id, reprioritised)) = failed {
+            if statuses[id as usize - 1] == TaskStatus::Queued {
+                // Still queued, so nobody touched it after the failure: the update applied.
+                assert!(reprioritised, "update_priority of queued task {id} failed");
+                let snapshot = q.snapshot();
+                let task = snapshot.queued.iter().find(|t| t.id == id).unwrap();
+                assert_eq!((task.priority, task.attempts), (9, 1), "task {id}");
+            }
+        }
+    })
+}
+
+/// No lost wake-up on add: a claimer blocked in `get_next_task(None)` wakes when a task is added
+/// (else loom reports a deadlock).
+pub fn claimer_wakes_on_add<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("claimer_wakes_on_add"), move || {
+        let q = queue::<Q>(Cfg {
+            mutant,
+            ..Cfg::default()
+        });
+        let q2 = Arc::clone(&q);
+        let claimer = thread::spawn(move || q2.get_next_task(None));
+        q.add_task(1, 0, 10).unwrap();
+        let task = claimer.join().unwrap().expect("the claimer gets the task");
+        assert_eq!(task.id, 1);
+        assert_consistent(&*q, &[1]);
+    })
+}
+
+/// No lost wake-up, two of each: two claimers blocked in `get_next_task(None)`, two adds. Each
+/// add wakes a claimer (a notification is not swallowed by a thread already awake), and the two
+/// claimers get different tasks.
+pub fn claimers_wake_on_adds<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("claimers_wake_on_adds"), move || {
+        let q = queue::<Q>(Cfg {
+            mutant,
+            ..Cfg::default()
+        });
+        let claimers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.get_next_task(None).map(|t| t.id))
+            })
+            .collect();
+        q.add_task(1, 0, 10).unwrap();
+        q.add_task(2, 0, 20).unwrap();
+        let mut got: Vec<u64> = claimers
+            .into_iter()
+            .map(|c| c.join().unwrap().expect("each claimer gets a task"))
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2], "each task to exactly one claimer");
+        assert_consistent(&*q, &[1, 2]);
+    })
+}
+
+/// No lost wake-up for producers on cancel: with capacity 1 and one task queued, a producer
+/// blocked in `add_task` wakes when the queued task is cancelled.
+pub fn producer_wakes_on_cancel<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("producer_wakes_on_cancel"), move || {
+        let q = queue::<Q>(Cfg {
+            capacity: Some(1),
+            mutant,
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        let q2 = Arc::clone(&q);
+        let producer = thread::spawn(move || q2.add_task(2, 0, 20));
+        assert!(q.cancel_task(&1), "task 1 is queued until cancelled");
+        producer
+            .join()
+            .unwrap()
+            .expect("the producer adds once room appears");
+        let statuses = assert_consistent(&*q, &[1, 2]);
+        assert_eq!(statuses, [TaskStatus::Cancelled, TaskStatus::Queued]);
+    })
+}
+
+/// No lost wake-up for producers, two of each: capacity 1, one task queued, two producers
+/// blocked in `add_task`; the main thread claims twice. Both producers get in.
+pub fn producers_wake_on_claims<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("producers_wake_on_claims"), move || {
+        let q = queue::<Q>(Cfg {
+            capacity: Some(1),
+            mutant,
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        let producers: Vec<_> = [2, 3]
+            .into_iter()
+            .map(|id| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.add_task(id, 0, id * 10))
+            })
+            .collect();
+        assert_eq!(q.get_next_task(None).unwrap().id, 1);
+        let second = q.get_next_task(None).unwrap().id;
+        assert!(second == 2 || second == 3, "claimed {second}");
+        for producer in producers {
+            producer.join().unwrap().expect("each producer gets in");
+        }
+        let statuses = assert_consistent(&*q, &[1, 2, 3]);
+        let queued = statuses
+            .iter()
+            .filter(|&&s| s == TaskStatus::Queued)
+            .count();
+        assert_eq!(queued, 1, "the last task added waits: {statuses:?}");
+    })
+}
+
+/// No lost wake-up on shutdown: two claimers blocked in `get_next_task(None)` both wake with
+/// `ShutDown` when the queue shuts down.
+pub fn claimers_wake_on_shutdown<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("claimers_wake_on_shutdown"), move || {
+        let q = queue::<Q>(Cfg {
+            mutant,
+            ..Cfg::default()
+        });
+        let claimers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.get_next_task(None))
+            })
+            .collect();
+        q.shutdown();
+        for claimer in claimers {
+            assert_eq!(claimer.join().unwrap().unwrap_err(), ClaimError::ShutDown);
+        }
+        assert!(q.is_shut_down());
+    })
+}
+
+/// No lost wake-up for producers: with capacity 1 and one task queued, a producer blocked in
+/// `add_task` wakes when the task is claimed.
+pub fn producer_wakes_on_claim<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("producer_wakes_on_claim"), move || {
+        let q = queue::<Q>(Cfg {
+            capacity: Some(1),
+            mutant,
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        let q2 = Arc::clone(&q);
+        let producer = thread::spawn(move || q2.add_task(2, 0, 20));
+        let task = q.get_next_task(None).unwrap();
+        assert_eq!(task.id, 1, "task 2 cannot be queued before task 1 leaves");
+        producer
+            .join()
+            .unwrap()
+            .expect("the producer adds once room appears");
+        let statuses = assert_consistent(&*q, &[1, 2]);
+        assert_eq!(statuses, [TaskStatus::Processing, TaskStatus::Queued]);
+    })
+}
+
+/// Priority order: adds that completed (were joined) before a claim began decide it. Tasks 1
+/// (priority 1) and 2 (priority 5) are added by two threads; after both are joined, a claimer
+/// races with the add of task 3 (priority 9): it gets 2 or 3, never 1; the rest drain in order.
+pub fn priority_order<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("priority_order"), move || {
+        let q = queue::<Q>(Cfg {
+            mutant,
+            ..Cfg::default()
+        });
+        let q2 = Arc::clone(&q);
+        let producer = thread::spawn(move || q2.add_task(2, 5, 20));
+        q.add_task(1, 1, 10).unwrap();
+        producer.join().unwrap().unwrap();
+        let q3 = Arc::clone(&q);
+        let claimer = thread::spawn(move || q3.try_get_next_task().map(|t| t.id));
+        q.add_task(3, 9, 30).unwrap();
+        let first = claimer.join().unwrap().expect("two tasks were queued");
+        assert!(
+            first == 2 || first == 3,
+            "claimed {first} before a higher priority"
+        );
+        let mut rest = Vec::new();
+        while let Ok(task) = q.try_get_next_task() {
+            rest.push(task.id);
+        }
+        let expected: Vec<u64> = [3, 2, 1].into_iter().filter(|&id| id != first).collect();
+        assert_eq!(rest, expected, "the rest drain best first");
+        assert_consistent(&*q, &[1, 2, 3]);
+    })
+}
+
+/// Graceful shutdown: two claimers loop on `get_next_task(None)` while the main thread adds a
+/// second task and shuts down. Every task is handed out exactly once, then both see `ShutDown`.
+pub fn graceful_drain<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("graceful_drain"), move || {
+        let q = queue::<Q>(Cfg {
+            mutant,
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        let claimers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        match q.get_next_task(None) {
+                            Ok(task) => got.push(task.id),
+                            Err(ClaimError::ShutDown) => return got,
+                            Err(e) => panic!("unexpected {e:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        q.add_task(2, 0, 20).unwrap();
+        q.shutdown();
+        let mut all = Vec::new();
+        for claimer in claimers {
+            all.extend(claimer.join().unwrap());
+        }
+        all.sort_unstable();
+        assert_eq!(all, [1, 2], "each task handed out exactly once");
+        assert_eq!(q.get_next_task(None).unwrap_err(), ClaimError::ShutDown);
+        assert_consistent(&*q, &[1, 2]);
+    })
+}
+
+/// `shutdown_now` racing with a claimer: the claimed tasks and the returned ones together are
+/// all the queued tasks, with none in both; the returned ones are best first and `Cancelled`.
+pub fn shutdown_now_race<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("shutdown_now_race"), move || {
+        let q = queue::<Q>(Cfg {
+            mutant,
+            ..Cfg::default()
+        });
+        q.add_task(1, 1, 10).unwrap();
+        q.add_task(2, 2, 20).unwrap();
+        let q2 = Arc::clone(&q);
+        let claimer = thread::spawn(move || {
+            let mut got = Vec::new();
+            loop {
+                match q2.get_next_task(None) {
+                    Ok(task) => got.push(task.id),
+                    Err(ClaimError::ShutDown) => return got,
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+        });
+        let returned: Vec<u64> = q.shutdown_now().into_iter().map(|t| t.id).collect();
+        let claimed = claimer.join().unwrap();
+        let expected_order: Vec<u64> = [2, 1]
+            .into_iter()
+            .filter(|id| returned.contains(id))
+            .collect();
+        assert_eq!(returned, expected_order, "returned best first");
+        assert!(
+            ids(&claimed).is_disjoint(&ids(&returned)),
+            "claimed {claimed:?} and returned {returned:?}"
+        );
+        assert_eq!(
+            claimed.len() + returned.len(),
+            2,
+            "a task was lost or duplicated"
+        );
+        let statuses = assert_consistent(&*q, &[1, 2]);
+        for (id, status) in [1, 2].iter().zip(statuses) {
+            let want = if returned.contains(id) {
+                TaskStatus::Cancelled
+            } else {
+                TaskStatus::Processing
+            };
+            assert_eq!(status, want, "task {id}");
+        }
+    })
+}
+
+/// The claim guard: two threads each claim with `claim(None)` and drop the guard unfinished. The
+/// task goes back exactly once per drop: the claims see attempts 0 and 1, and with
+/// `max_attempts(2)` the task ends `Failed`. A drop that did not put it back leaves the other
+/// claimer blocked (a deadlock).
+pub fn guard_drop_requeues<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    explore(&name::<Q>("guard_drop_requeues"), move || {
+        let q = queue::<Q>(Cfg {
+            max_attempts: Some(2),
+            mutant,
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        let q2 = Arc::clone(&q);
+        let other = thread::spawn(move || {
+            let guard = q2.claim(None).unwrap();
+            guard.attempts
+        });
+        let mine = {
+            let guard = q.claim(None).unwrap();
+            guard.attempts
+        };
+        let theirs = other.join().unwrap();
+        let mut seen = [mine, theirs];
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1], "each drop puts the task back once");
+        assert_eq!(assert_consistent(&*q, &[1]), [TaskStatus::Failed]);
+        assert_eq!(q.stats().total_failed, 1);
+    })
+}
