@@ -113,6 +113,7 @@ struct Options {
     contenders: Vec<Contender>,
     reps: usize,
     out: PathBuf,
+    quick: bool,
 }
 
 fn usage() -> String {
@@ -169,6 +170,7 @@ fn parse_args() -> Result<Options, String> {
         contenders: Contender::ALL.to_vec(),
         reps: DEFAULT_REPS,
         out: PathBuf::from("compare-out"),
+        quick: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -183,6 +185,7 @@ fn parse_args() -> Result<Options, String> {
                 o.prefill = 500;
                 o.threads = vec![1, 2];
                 o.reps = 1;
+                o.quick = true;
             }
             "--tasks" => o.tasks = value()?.parse().map_err(|e| format!("--tasks: {e}"))?,
             "--prefill" => o.prefill = value()?.parse().map_err(|e| format!("--prefill: {e}"))?,
@@ -601,6 +604,9 @@ fn main() {
     let checks = targets(&rows);
     if !checks.is_empty() {
         println!("targets:");
+        if o.quick {
+            println!("  (--quick: sizes far too small for these to mean anything)");
+        }
         for (text, ok) in &checks {
             let mark = match ok {
                 Some(true) => "MET   ",

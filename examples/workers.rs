@@ -21,7 +21,11 @@ fn main() {
         .max_attempts(3)
         .retention(Retention::KeepLast(1_000))
         .build();
-    let by_priority = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
+    let by_priority = [
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    ];
 
     thread::scope(|s| {
         for worker in 0..4 {
@@ -39,7 +43,10 @@ fn main() {
                 }
                 by_priority[guard.priority as usize].fetch_add(1, Ordering::Relaxed);
                 if guard.id % 250 == 0 {
-                    println!("worker {worker}: {} (priority {})", guard.payload.name, guard.priority);
+                    println!(
+                        "worker {worker}: {} (priority {})",
+                        guard.payload.name, guard.priority
+                    );
                 }
                 guard.complete().expect("the task is ours");
             });
@@ -50,7 +57,9 @@ fn main() {
             let job = Job {
                 name: format!("job-{id}"),
             };
-            queue.add_task(id, priority, job).expect("the queue is open");
+            queue
+                .add_task(id, priority, job)
+                .expect("the queue is open");
         }
         queue.shutdown();
     });

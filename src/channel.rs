@@ -15,6 +15,9 @@
 //!   channel). A task is never sent to a claimer that has left.
 //! - Lock order: the queue's mutex, then a channel's; a claimer never holds its channel's lock while
 //!   taking the queue's, so there is no deadlock.
+//! - `queued` mirrors the core's queued count, stored under the lock by every write (in
+//!   `release`, after `settle`). It serves `len()` without the lock and tells a claimer that found
+//!   the queue empty when to stop spinning before it queues up; it decides nothing.
 //! - Producers blocked on a full queue wait on the `not_full` condvar, as in
 //!   [`ThreadSafeTaskQueue`](crate::ThreadSafeTaskQueue). A hand-off in `settle` takes a task out
 //!   of the queue like a claim does, so it wakes a producer as a claim does.
@@ -25,7 +28,7 @@ use crate::builder::strategy_constructors;
 use crate::core::Core;
 use crate::strategy::{impl_task_queue, Strategy, Wake};
 use crate::sync::{Condvar, Deadline, Mutex, MutexGuard};
-use crate::wait::Oneshot;
+use crate::wait::{Oneshot, QueuedCount};
 #[cfg(taskq_loom)]
 use crate::Mutant;
 use crate::{ClaimError, Task, TryAddError};
@@ -91,12 +94,15 @@ impl<K: Clone + Eq + std::hash::Hash, P> State<K, P> {
 #[derive(Debug)]
 pub struct ChannelTaskQueue<K, P> {
     state: Mutex<State<K, P>>,
+    /// `core.len()` as of the last write, for `len()` and spinning claimers.
+    queued: QueuedCount,
     not_full: Condvar,
 }
 
 impl<K: Clone + Eq + std::hash::Hash, P> ChannelTaskQueue<K, P> {
     fn from_core(core: Core<K, P>) -> Self {
         ChannelTaskQueue {
+            queued: QueuedCount::new(core.len()),
             state: Mutex::new(State {
                 core,
                 claimers: VecDeque::new(),
@@ -123,6 +129,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> ChannelTaskQueue<K, P> {
         } else {
             handed
         };
+        self.queued.publish(state.core.len());
         let producers = state.producers_waiting > 0;
         drop(state);
         match wake {
@@ -154,6 +161,10 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ChannelTaskQueue<K, 
         result
     }
 
+    fn len(&self) -> usize {
+        self.queued.get()
+    }
+
     fn add_until(
         &self,
         id: K,
@@ -174,20 +185,34 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ChannelTaskQueue<K, 
             drop(state);
             return result;
         }
-        self.release(state, Wake::Nobody);
+        // Claimers are served by `settle` in `release`; the wake is for producers.
+        let wake = Wake::after_add(&result, !state.core.is_full());
+        self.release(state, wake);
         result
     }
 
     fn claim_until(&self, deadline: Deadline) -> Result<Task<K, P>, ClaimError> {
         let mut state = self.state.lock();
-        match state.core.pop() {
-            Ok(task) => {
-                self.release(state, Wake::Producer);
-                return Ok(task);
+        let mut spun = false;
+        loop {
+            match state.core.pop() {
+                Ok(task) => {
+                    self.release(state, Wake::Producer);
+                    return Ok(task);
+                }
+                Err(ClaimError::Empty) if !deadline.expired() => {
+                    if spun {
+                        break;
+                    }
+                    // Before queueing up to sleep, spin briefly outside the lock for a task.
+                    spun = true;
+                    drop(state);
+                    self.queued.spin_until_queued();
+                    state = self.state.lock();
+                }
+                Err(ClaimError::Empty) => return Err(ClaimError::Timeout),
+                Err(e) => return Err(e),
             }
-            Err(ClaimError::Empty) if !deadline.expired() => {}
-            Err(ClaimError::Empty) => return Err(ClaimError::Timeout),
-            Err(e) => return Err(e),
         }
         // MUTANT: ChannelEnqueueAfterUnlock unlocks between the check and the enqueue.
         #[cfg(taskq_loom)]

@@ -10,7 +10,7 @@
 //! - A record holds its payload if and only if it is `Queued` or `Processing`.
 //! - The per-status counts in `counts` match the records.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{hash_map, HashMap, VecDeque};
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -152,28 +152,61 @@ impl<K: Clone + Eq + Hash, P> Core<K, P> {
         if self.is_shut_down() {
             return Err(TryAddError::ShutDown(payload));
         }
-        if self.index.contains_key(&id) {
-            return Err(TryAddError::Duplicate(payload));
-        }
-        if self.is_full() {
+        // One hash of the id: the entry both detects a duplicate and takes the new slot.
+        let vacant = match self.index.entry(id) {
+            hash_map::Entry::Occupied(_) => return Err(TryAddError::Duplicate(payload)),
+            hash_map::Entry::Vacant(vacant) => vacant,
+        };
+        if self
+            .config
+            .capacity
+            .is_some_and(|cap| self.heap.len() >= cap)
+        {
             return Err(TryAddError::Full(payload));
         }
-        self.insert_queued(id, priority, Arc::new(payload), 0);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let record = Record {
+            id: vacant.key().clone(),
+            priority,
+            seq,
+            generation: seq,
+            payload: Some(Arc::new(payload)),
+            attempts: 0,
+            status: TaskStatus::Queued,
+        };
+        let slot = Self::store(&mut self.slots, &mut self.free, record);
+        vacant.insert(slot);
+        self.counts.total_added += 1;
+        self.heap.push(Entry {
+            priority,
+            seq,
+            slot,
+        });
         Ok(())
+    }
+
+    /// Puts a record in a free slot (or a new one) and returns the slot.
+    fn store(
+        slots: &mut Vec<Option<Record<K, P>>>,
+        free: &mut Vec<usize>,
+        record: Record<K, P>,
+    ) -> usize {
+        match free.pop() {
+            Some(slot) => {
+                slots[slot] = Some(record);
+                slot
+            }
+            None => {
+                slots.push(Some(record));
+                slots.len() - 1
+            }
+        }
     }
 
     fn insert_record(&mut self, record: Record<K, P>) -> usize {
         let id = record.id.clone();
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot] = Some(record);
-                slot
-            }
-            None => {
-                self.slots.push(Some(record));
-                self.slots.len() - 1
-            }
-        };
+        let slot = Self::store(&mut self.slots, &mut self.free, record);
         self.index.insert(id, slot);
         self.counts.total_added += 1;
         slot

@@ -103,9 +103,7 @@ impl IndexedHeap {
     }
 
     fn remove_at(&mut self, at: usize) -> Entry {
-        let last = self.entries.len() - 1;
-        self.swap(at, last);
-        let removed = self.entries.pop().expect("heap is not empty");
+        let removed = self.entries.swap_remove(at);
         self.pos[removed.slot] = ABSENT;
         if at < self.entries.len() {
             // The entry moved into `at` may belong above or below it.
@@ -115,25 +113,26 @@ impl IndexedHeap {
         removed
     }
 
-    fn swap(&mut self, a: usize, b: usize) {
-        self.entries.swap(a, b);
-        self.pos[self.entries[a].slot] = a;
-        self.pos[self.entries[b].slot] = b;
-    }
-
+    /// Moves the entry at `at` up to its place, shifting parents down into the hole; each moved
+    /// entry's position is written once. Returns where it landed.
     fn sift_up(&mut self, mut at: usize) -> usize {
+        let moving = self.entries[at];
         while at > 0 {
             let parent = (at - 1) / 2;
-            if !self.entries[at].before(&self.entries[parent]) {
+            let above = self.entries[parent];
+            if !moving.before(&above) {
                 break;
             }
-            self.swap(at, parent);
+            self.place(at, above);
             at = parent;
         }
+        self.place(at, moving);
         at
     }
 
+    /// Moves the entry at `at` down to its place, shifting the better child up into the hole.
     fn sift_down(&mut self, mut at: usize) {
+        let moving = self.entries[at];
         let n = self.entries.len();
         loop {
             let left = 2 * at + 1;
@@ -146,12 +145,20 @@ impl IndexedHeap {
             } else {
                 left
             };
-            if !self.entries[child].before(&self.entries[at]) {
+            let below = self.entries[child];
+            if !below.before(&moving) {
                 break;
             }
-            self.swap(at, child);
+            self.place(at, below);
             at = child;
         }
+        self.place(at, moving);
+    }
+
+    #[inline]
+    fn place(&mut self, at: usize, entry: Entry) {
+        self.entries[at] = entry;
+        self.pos[entry.slot] = at;
     }
 }
 

@@ -10,11 +10,15 @@
 //!   it, sees the count, and notifies after unlocking; the woken thread always re-checks the core
 //!   before it reports a timeout. So no wake-up is lost, and none is sent when nobody waits.
 //! - The same holds for producers blocked on a full queue (`producers_waiting`, `not_full`).
+//! - `queued` mirrors the core's queued count, stored under the lock by every write (in
+//!   `release`). It serves `len()` without the lock and tells a claimer that found the queue
+//!   empty when to stop spinning; it never decides anything: the claimer re-locks and pops.
 
 use crate::builder::strategy_constructors;
 use crate::core::Core;
 use crate::strategy::{impl_task_queue, Strategy, Wake};
 use crate::sync::{Condvar, Deadline, Mutex, MutexGuard};
+use crate::wait::QueuedCount;
 #[cfg(taskq_loom)]
 use crate::Mutant;
 use crate::{ClaimError, Task, TryAddError};
@@ -63,13 +67,15 @@ struct State<K, P> {
 #[derive(Debug)]
 pub struct ThreadSafeTaskQueue<K, P> {
     state: Mutex<State<K, P>>,
+    queued: QueuedCount,
     not_empty: Condvar,
     not_full: Condvar,
 }
 
-impl<K, P> ThreadSafeTaskQueue<K, P> {
+impl<K: Clone + Eq + std::hash::Hash, P> ThreadSafeTaskQueue<K, P> {
     fn from_core(core: Core<K, P>) -> Self {
         ThreadSafeTaskQueue {
+            queued: QueuedCount::new(core.len()),
             state: Mutex::new(State {
                 core,
                 claimers_waiting: 0,
@@ -80,8 +86,9 @@ impl<K, P> ThreadSafeTaskQueue<K, P> {
         }
     }
 
-    /// Unlocks, then notifies whom `wake` names if they wait.
+    /// Publishes the queued count, unlocks, then notifies whom `wake` names if they wait.
     fn release(&self, state: MutexGuard<'_, State<K, P>>, wake: Wake) {
+        self.queued.publish(state.core.len());
         let claimers = state.claimers_waiting > 0;
         let producers = state.producers_waiting > 0;
         #[cfg(taskq_loom)]
@@ -121,6 +128,10 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ThreadSafeTaskQueue<
         result
     }
 
+    fn len(&self) -> usize {
+        self.queued.get()
+    }
+
     fn add_until(
         &self,
         id: K,
@@ -135,11 +146,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ThreadSafeTaskQueue<
             state.producers_waiting -= 1;
         }
         let result = state.core.add(id, priority, payload);
-        let wake = if result.is_ok() {
-            Wake::Claimer
-        } else {
-            Wake::Nobody
-        };
+        let wake = Wake::after_add(&result, !state.core.is_full());
         // MUTANT: MutexAddSkipsNotify leaves a blocked claimer asleep.
         #[cfg(taskq_loom)]
         let wake = if state.core.mutant_is(Mutant::MutexAddSkipsNotify) {
@@ -165,6 +172,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ThreadSafeTaskQueue<
                 }
             }
         }
+        let mut spun = false;
         loop {
             match state.core.pop() {
                 Ok(task) => {
@@ -176,6 +184,13 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ThreadSafeTaskQueue<
                     }
                     self.release(state, Wake::Producer);
                     return Ok(task);
+                }
+                Err(ClaimError::Empty) if !spun && !deadline.expired() => {
+                    // Before sleeping, spin briefly outside the lock for a task to arrive.
+                    spun = true;
+                    drop(state);
+                    self.queued.spin_until_queued();
+                    state = self.state.lock();
                 }
                 Err(ClaimError::Empty) if !deadline.expired() => {
                     state.claimers_waiting += 1;

@@ -9,12 +9,15 @@
 //!   each (see `wait.rs` for why its wake-ups cannot be lost): a claimer registers *before* it
 //!   takes the lock and tries to pop; every write that makes a task claimable notifies *after*
 //!   releasing the lock. A woken claimer always tries again before reporting a timeout.
+//! - `len()` takes no lock at all: `queued` mirrors `core.len()` and is stored by every writer
+//!   before it releases the write lock, so a `len()` never reports a state older than one a
+//!   reader on the same thread already saw under the lock (release/acquire through the lock).
 
 use crate::builder::strategy_constructors;
 use crate::core::Core;
 use crate::strategy::{impl_task_queue, Strategy, Wake};
-use crate::sync::{Deadline, RwLock};
-use crate::wait::Signal;
+use crate::sync::{Deadline, RwLock, RwLockWriteGuard};
+use crate::wait::{QueuedCount, Signal};
 #[cfg(taskq_loom)]
 use crate::Mutant;
 use crate::{ClaimError, Task, TryAddError};
@@ -40,17 +43,26 @@ use crate::{ClaimError, Task, TryAddError};
 #[derive(Debug)]
 pub struct RwLockTaskQueue<K, P> {
     core: RwLock<Core<K, P>>,
+    /// `core.len()` as of the last write; read by `len()` without the lock.
+    queued: QueuedCount,
     claimers: Signal,
     producers: Signal,
 }
 
-impl<K, P> RwLockTaskQueue<K, P> {
+impl<K: Clone + Eq + std::hash::Hash, P> RwLockTaskQueue<K, P> {
     fn from_core(core: Core<K, P>) -> Self {
         RwLockTaskQueue {
+            queued: QueuedCount::new(core.len()),
             core: RwLock::new(core),
             claimers: Signal::new(),
             producers: Signal::new(),
         }
+    }
+
+    /// Publishes the queued count for `len()`, then releases the write lock.
+    fn unlock(&self, core: RwLockWriteGuard<'_, Core<K, P>>) {
+        self.queued.publish(core.len());
+        drop(core);
     }
 
     fn wake(&self, wake: Wake) {
@@ -74,9 +86,15 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P
     }
 
     fn write<R>(&self, f: impl FnOnce(&mut Core<K, P>) -> (R, Wake)) -> R {
-        let (result, wake) = f(&mut self.core.write());
+        let mut core = self.core.write();
+        let (result, wake) = f(&mut core);
+        self.unlock(core);
         self.wake(wake);
         result
+    }
+
+    fn len(&self) -> usize {
+        self.queued.get()
     }
 
     fn add_until(
@@ -111,12 +129,13 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P
             #[cfg(not(taskq_loom))]
             let early = false;
             let result = core.add(id, priority, payload);
-            drop(core);
+            let wake = Wake::after_add(&result, !core.is_full());
+            self.unlock(core);
             if let Some(ticket) = ticket {
                 self.producers.cancel(ticket);
             }
-            if result.is_ok() && !early {
-                self.wake(Wake::Claimer);
+            if !(early && wake == Wake::Claimer) {
+                self.wake(wake);
             }
             return result;
         }
@@ -132,7 +151,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P
                 core.mutant_is(Mutant::RwLockRegisterAfterCheck),
                 core.mutant_is(Mutant::RwLockClaimWakesWrongSide),
             );
-            drop(core);
+            self.unlock(core);
             if matches!(result, Err(ClaimError::Empty)) && !deadline.expired() {
                 // MUTANT: RwLockRegisterAfterCheck registers after the check and sleeps at once.
                 #[cfg(taskq_loom)]
@@ -141,6 +160,8 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P
                     continue;
                 }
                 match ticket.take() {
+                    // Spin briefly outside the lock before registering to sleep.
+                    None if self.queued.spin_until_queued() => {}
                     None => ticket = Some(self.claimers.prepare()),
                     Some(ticket) => self.claimers.wait(ticket, deadline),
                 }

@@ -22,9 +22,27 @@ pub(crate) enum Wake {
     Everyone,
 }
 
-pub(crate) trait Strategy<K, P> {
+impl Wake {
+    /// Whom an add wakes: a claimer if it queued a task. If it was refused (a duplicate id, say)
+    /// while the queue has room, the next blocked producer: this one may have been woken for that
+    /// room, and must pass the wake-up on rather than leave the others asleep next to free room.
+    pub(crate) fn after_add<P>(result: &Result<(), TryAddError<P>>, room: bool) -> Wake {
+        match result {
+            Ok(()) => Wake::Claimer,
+            Err(_) if room => Wake::Producer,
+            Err(_) => Wake::Nobody,
+        }
+    }
+}
+
+pub(crate) trait Strategy<K: Clone + Eq + std::hash::Hash, P> {
     /// Runs `f` with shared access to the core.
     fn read<R>(&self, f: impl FnOnce(&Core<K, P>) -> R) -> R;
+
+    /// The number of queued tasks; a strategy may serve it without its lock.
+    fn len(&self) -> usize {
+        self.read(|core| core.len())
+    }
 
     /// Runs `f` with exclusive access to the core, then wakes whom `f` says.
     fn write<R>(&self, f: impl FnOnce(&mut Core<K, P>) -> (R, Wake)) -> R;
@@ -186,7 +204,7 @@ macro_rules! impl_task_queue {
             }
 
             fn len(&self) -> usize {
-                crate::strategy::Strategy::read(self, |core| core.len())
+                crate::strategy::Strategy::len(self)
             }
 
             fn capacity(&self) -> Option<usize> {

@@ -3,6 +3,8 @@
 //! - [`Signal`]: an event count for threads that wait on a condition guarded by some *other* lock
 //!   (the read-write lock, which has no condvar).
 //! - [`Oneshot`]: a single-value rendezvous channel, one per blocked claimer.
+//! - [`QueuedCount`]: the queued count, published by writers, read without the lock (`len()`, and
+//!   the brief spin of a claimer that found the queue empty).
 //!
 //! Why a [`Signal`] cannot lose a wake-up: a waiter registers (`waiters += 1`, SeqCst) and reads
 //! the epoch *before* it checks the guarded condition; a notifier changes the condition *before*
@@ -10,6 +12,8 @@
 //! after the check, hence after the registration, so the notifier sees the waiter, bumps the epoch
 //! under the mutex and notifies. The waiter sleeps only while the epoch is still the one it read,
 //! under the mutex the bump is made under, so it either sees the bump or is asleep when the notify comes.
+
+use crossbeam_utils::CachePadded;
 
 use crate::sync::{AtomicU64, AtomicUsize, Condvar, Deadline, Mutex, Ordering};
 
@@ -125,5 +129,46 @@ impl<T> Oneshot<T> {
     /// Takes the value if it has come.
     pub(crate) fn try_recv(&self) -> Option<T> {
         self.slot.lock().take()
+    }
+}
+
+/// `Core::len()` as of the last write, stored by each writer before it unlocks. It is only a hint
+/// for spinning and an O(1) lock-free `len()`: every decision about a task is made under the lock.
+#[derive(Debug)]
+pub(crate) struct QueuedCount(CachePadded<AtomicUsize>);
+
+impl QueuedCount {
+    pub(crate) fn new(queued: usize) -> Self {
+        QueuedCount(CachePadded::new(AtomicUsize::new(queued)))
+    }
+
+    /// Call with the lock held, after the write.
+    pub(crate) fn publish(&self, queued: usize) {
+        // Skip the store (and the cache-line transfer) when nothing changed.
+        if self.0.load(Ordering::Relaxed) != queued {
+            self.0.store(queued, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Spins briefly, then yields a few times, until a task is queued; returns whether one is.
+    /// A claimer that found the queue empty calls it before it goes to sleep, so a task added
+    /// microseconds later is taken without a sleep and a wake-up (two system calls). Under loom it
+    /// only looks once: spinning would add nothing to the model but interleavings.
+    pub(crate) fn spin_until_queued(&self) -> bool {
+        #[cfg(not(taskq_loom))]
+        {
+            let backoff = crossbeam_utils::Backoff::new();
+            while !backoff.is_completed() {
+                if self.get() > 0 {
+                    return true;
+                }
+                backoff.snooze();
+            }
+        }
+        self.get() > 0
     }
 }

@@ -67,6 +67,18 @@ impl Shared {
     }
 }
 
+/// Shuts the queue down at once if its thread panics, so that a failed check ends the run (every
+/// blocked thread gets `ShutDown`) instead of leaving producers blocked on a full queue.
+struct StopOnPanic<'a, Q: TaskQueue<u64, u64>>(&'a Q);
+
+impl<Q: TaskQueue<u64, u64>> Drop for StopOnPanic<'_, Q> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.shutdown_now();
+        }
+    }
+}
+
 fn run<F: Factory>(mode: Mode, producers: u64, consumers: usize, per_producer: u64, seed: u64) {
     let total = producers * per_producer;
     let q: F::Q<u64, u64> = F::build(
@@ -83,6 +95,7 @@ fn run<F: Factory>(mode: Mode, producers: u64, consumers: usize, per_producer: u
         let producer_handles: Vec<_> = (0..producers)
             .map(|p| {
                 sc.spawn(move || {
+                    let _stop = StopOnPanic(q);
                     let mut rng = Rng::new(seed ^ ((p + 1) * 0x1234_5678));
                     let ids = p * per_producer..(p + 1) * per_producer;
                     for id in ids.clone() {
@@ -120,6 +133,7 @@ fn run<F: Factory>(mode: Mode, producers: u64, consumers: usize, per_producer: u
         let consumer_handles: Vec<_> = (0..consumers)
             .map(|c| {
                 sc.spawn(move || {
+                    let _stop = StopOnPanic(q);
                     let mut rng = Rng::new(seed ^ (c as u64 + 101));
                     loop {
                         let task = match q.get_next_task(None) {
