@@ -82,3 +82,8 @@ pub use queue::TaskQueue;
 pub use rwlock::RwLockTaskQueue;
 pub use snapshot::{FinishedTask, RestoreError, Snapshot};
 pub use task::{Retention, Stats, Task, TaskStatus};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
