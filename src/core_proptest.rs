@@ -302,6 +302,7 @@ fn config() -> impl Strategy<Value = Config> {
         capacity,
         max_attempts,
         retention,
+        ..Config::default()
     })
 }
 

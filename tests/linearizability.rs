@@ -765,7 +765,7 @@ fn record(strat: Strat, plan: &Plan) -> Vec<Event> {
                     let mut spins = 0u32;
                     while arrived.load(Ordering::SeqCst) < plan.threads {
                         spins += 1;
-                        if spins % 256 == 0 {
+                        if spins.is_multiple_of(256) {
                             std::thread::yield_now();
                         }
                         std::hint::spin_loop();
