@@ -298,11 +298,15 @@ fn config() -> impl Strategy<Value = Config> {
         (0..5usize).prop_map(Retention::KeepLast),
         Just(Retention::KeepNone),
     ];
-    (capacity, max_attempts, retention).prop_map(|(capacity, max_attempts, retention)| Config {
-        capacity,
-        max_attempts,
-        retention,
-        ..Config::default()
+    (capacity, max_attempts, retention).prop_map(|(capacity, max_attempts, retention)| {
+        // Under the loom cfg, `Config` has one more (test-only) field; the update fills it.
+        #[allow(clippy::needless_update)]
+        Config {
+            capacity,
+            max_attempts,
+            retention,
+            ..Config::default()
+        }
     })
 }
 
