@@ -186,7 +186,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ChannelTaskQueue<K, 
             return result;
         }
         // Claimers are served by `settle` in `release`; the wake is for producers.
-        let wake = Wake::after_add(&result, !state.core.is_full());
+        let wake = Wake::after_add(&result, &state.core);
         self.release(state, wake);
         result
     }

@@ -40,6 +40,9 @@ pub enum Mutant {
     ChannelHandOffSkipsProducerWake,
     /// Every strategy: cancelling a queued task makes room but wakes no blocked producer.
     CancelSkipsWake,
+    /// Every strategy: a producer whose add is refused (its id became a duplicate while it
+    /// waited for room) keeps the wake-up it was given for that room instead of passing it on.
+    RefusedAddKeepsWake,
     /// `ThreadSafeTaskQueue` and `RwLockTaskQueue`: a failed task put back in the queue wakes no
     /// blocked claimer. (`ChannelTaskQueue` hands tasks over in `settle` after every write.)
     FailSkipsWake,

@@ -146,7 +146,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ThreadSafeTaskQueue<
             state.producers_waiting -= 1;
         }
         let result = state.core.add(id, priority, payload);
-        let wake = Wake::after_add(&result, !state.core.is_full());
+        let wake = Wake::after_add(&result, &state.core);
         // MUTANT: MutexAddSkipsNotify leaves a blocked claimer asleep.
         #[cfg(taskq_loom)]
         let wake = if state.core.mutant_is(Mutant::MutexAddSkipsNotify) {

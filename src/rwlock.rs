@@ -129,7 +129,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P
             #[cfg(not(taskq_loom))]
             let early = false;
             let result = core.add(id, priority, payload);
-            let wake = Wake::after_add(&result, !core.is_full());
+            let wake = Wake::after_add(&result, &core);
             self.unlock(core);
             if let Some(ticket) = ticket {
                 self.producers.cancel(ticket);

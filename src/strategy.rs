@@ -26,10 +26,18 @@ impl Wake {
     /// Whom an add wakes: a claimer if it queued a task. If it was refused (a duplicate id, say)
     /// while the queue has room, the next blocked producer: this one may have been woken for that
     /// room, and must pass the wake-up on rather than leave the others asleep next to free room.
-    pub(crate) fn after_add<P>(result: &Result<(), TryAddError<P>>, room: bool) -> Wake {
+    pub(crate) fn after_add<K: Clone + Eq + std::hash::Hash, P>(
+        result: &Result<(), TryAddError<P>>,
+        core: &Core<K, P>,
+    ) -> Wake {
+        // MUTANT: RefusedAddKeepsWake drops the wake-up a refused producer was given.
+        #[cfg(taskq_loom)]
+        if result.is_err() && core.mutant_is(crate::Mutant::RefusedAddKeepsWake) {
+            return Wake::Nobody;
+        }
         match result {
             Ok(()) => Wake::Claimer,
-            Err(_) if room => Wake::Producer,
+            Err(_) if !core.is_full() => Wake::Producer,
             Err(_) => Wake::Nobody,
         }
     }

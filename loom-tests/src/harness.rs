@@ -84,11 +84,19 @@ pub fn explore<F>(name: &str, model: F) -> Explored
 where
     F: Fn() + Send + Sync + 'static,
 {
+    explore_capped(name, usize::MAX, model)
+}
+
+/// [`explore`] with the preemption bound capped at `cap`, for a model with four threads whose
+/// state space at the suite's bound would take minutes.
+pub fn explore_capped<F>(name: &str, cap: usize, model: F) -> Explored
+where
+    F: Fn() + Send + Sync + 'static,
+{
     let counter = std::sync::Arc::new(AtomicUsize::new(0));
     let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(DEFAULT_PREEMPTIONS);
-    }
+    let bound = builder.preemption_bound.unwrap_or(DEFAULT_PREEMPTIONS);
+    builder.preemption_bound = Some(bound.min(cap));
     let bound = builder.preemption_bound;
     let start = Instant::now();
     let count = std::sync::Arc::clone(&counter);

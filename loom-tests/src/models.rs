@@ -11,7 +11,7 @@ use loom::sync::Arc;
 use loom::thread;
 use taskq::{ClaimError, Mutant, TaskStatus};
 
-use crate::harness::{assert_consistent, explore, Cfg, Explored, Queue};
+use crate::harness::{assert_consistent, explore, explore_capped, Cfg, Explored, Queue};
 
 fn name<Q: Queue>(model: &str) -> String {
     format!("{}::{model}", Q::NAME)
@@ -252,6 +252,47 @@ pub fn producers_wake_on_claims<Q: Queue>(mutant: Option<Mutant>) -> Explored {
             .filter(|&&s| s == TaskStatus::Queued)
             .count();
         assert_eq!(queued, 1, "the last task added waits: {statuses:?}");
+    })
+}
+
+/// No lost wake-up when a woken producer is refused: capacity 1, task 1 queued; producers A
+/// and B both add id 5, producer C adds id 6, all blocked on the full queue. The main thread
+/// claims three times (1, 5 and 6), making room each time. Whichever of A and B comes second
+/// finds 5 already known and returns `Duplicate` (a producer that waits for room while its id
+/// becomes known may wait until room appears: `add_task` blocks while the queue is full); if it
+/// was the one woken for the room, it must pass the wake-up on, or C sleeps next to free room
+/// while the main thread waits for task 6 (loom reports the deadlock).
+pub fn refused_producer_passes_wake<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+    // Four threads: bound 2 already explores ~10^5 interleavings and catches the mutant.
+    explore_capped(&name::<Q>("refused_producer_passes_wake"), 2, move || {
+        let q = queue::<Q>(Cfg {
+            capacity: Some(1),
+            mutant,
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        let producers: Vec<_> = [5, 5, 6]
+            .into_iter()
+            .map(|id| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.add_task(id, 0, id * 10).is_ok())
+            })
+            .collect();
+        assert_eq!(q.get_next_task(None).unwrap().id, 1);
+        let mut later = [
+            q.get_next_task(None).unwrap().id,
+            q.get_next_task(None).unwrap().id,
+        ];
+        later.sort_unstable();
+        assert_eq!(later, [5, 6], "both ids get in once room appears");
+        let added: Vec<bool> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+        assert!(
+            added[0] != added[1],
+            "exactly one add of id 5 succeeds: {added:?}"
+        );
+        assert!(added[2], "the add of id 6 succeeds");
+        let statuses = assert_consistent(&*q, &[1, 5, 6]);
+        assert_eq!(statuses, [TaskStatus::Processing; 3]);
     })
 }
 

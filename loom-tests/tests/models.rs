@@ -52,6 +52,10 @@ macro_rules! all_models {
                 pass::<Q>(models::producers_wake_on_claims::<Q>);
             }
             #[test]
+            fn refused_producer_passes_wake() {
+                pass::<Q>(models::refused_producer_passes_wake::<Q>);
+            }
+            #[test]
             fn claimers_wake_on_shutdown() {
                 pass::<Q>(models::claimers_wake_on_shutdown::<Q>);
             }

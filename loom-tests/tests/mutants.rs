@@ -41,6 +41,25 @@ mutant!(
     Channel
 );
 
+mutant!(
+    mutex_refused_add_keeps_wake,
+    RefusedAddKeepsWake,
+    refused_producer_passes_wake,
+    Mutex
+);
+mutant!(
+    rwlock_refused_add_keeps_wake,
+    RefusedAddKeepsWake,
+    refused_producer_passes_wake,
+    RwLock
+);
+mutant!(
+    channel_refused_add_keeps_wake,
+    RefusedAddKeepsWake,
+    refused_producer_passes_wake,
+    Channel
+);
+
 // ThreadSafeTaskQueue
 mutant!(
     mutex_split_claim_double_claims,
