@@ -1,7 +1,7 @@
 //! [`Builder`]: the options every strategy takes.
 
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 
 use crate::core::{Config, Core};
@@ -60,15 +60,16 @@ impl<Q> Builder<Q> {
         self
     }
 
-    pub(crate) fn core<K: Clone + Eq + Hash, P>(self) -> Core<K, P> {
-        Core::new(self.config)
+    pub(crate) fn core<K: Clone + Eq + Hash, P, S: BuildHasher>(self, hasher: S) -> Core<K, P, S> {
+        Core::new(self.config, hasher)
     }
 
-    pub(crate) fn restored_core<K: Clone + Eq + Hash, P>(
+    pub(crate) fn restored_core<K: Clone + Eq + Hash, P, S: BuildHasher>(
         self,
+        hasher: S,
         snapshot: Snapshot<K, P>,
-    ) -> Result<Core<K, P>, RestoreError> {
-        Core::restore(self.config, snapshot)
+    ) -> Result<Core<K, P, S>, RestoreError> {
+        Core::restore(self.config, hasher, snapshot)
     }
 }
 
@@ -107,7 +108,18 @@ macro_rules! strategy_constructors {
         impl<K: Clone + Eq + std::hash::Hash, P> crate::Builder<$strategy<K, P>> {
             /// Builds the queue.
             pub fn build(self) -> $strategy<K, P> {
-                $strategy::from_core(self.core())
+                $strategy::from_core(self.core(Default::default()))
+            }
+
+            /// Builds the queue with `hasher` for its task index instead of the default
+            /// [`RandomState`](std::collections::hash_map::RandomState) (SipHash, which resists
+            /// hash flooding). A fast hasher makes every operation cheaper; use one only where ids
+            /// cannot be chosen by an adversary. See `benches/README.md` for the measured gain.
+            pub fn build_with_hasher<S: std::hash::BuildHasher>(
+                self,
+                hasher: S,
+            ) -> $strategy<K, P, S> {
+                $strategy::from_core(self.core(hasher))
             }
 
             /// Builds the queue from a [`Snapshot`](crate::Snapshot): queued tasks in their order,
@@ -116,7 +128,17 @@ macro_rules! strategy_constructors {
                 self,
                 snapshot: crate::Snapshot<K, P>,
             ) -> Result<$strategy<K, P>, crate::RestoreError> {
-                Ok($strategy::from_core(self.restored_core(snapshot)?))
+                self.restore_with_hasher(Default::default(), snapshot)
+            }
+
+            /// [`restore`](Self::restore) with `hasher` for the task index, as in
+            /// [`build_with_hasher`](Self::build_with_hasher).
+            pub fn restore_with_hasher<S: std::hash::BuildHasher>(
+                self,
+                hasher: S,
+                snapshot: crate::Snapshot<K, P>,
+            ) -> Result<$strategy<K, P, S>, crate::RestoreError> {
+                Ok($strategy::from_core(self.restored_core(hasher, snapshot)?))
             }
         }
     };

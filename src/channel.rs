@@ -24,6 +24,9 @@
 
 use std::collections::VecDeque;
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
 use crate::builder::strategy_constructors;
 use crate::core::Core;
 use crate::strategy::{impl_task_queue, Strategy, Wake};
@@ -41,13 +44,13 @@ use std::sync::Arc;
 type Reply<K, P> = Arc<Oneshot<Result<Task<K, P>, ClaimError>>>;
 
 #[derive(Debug)]
-struct State<K, P> {
-    core: Core<K, P>,
+struct State<K, P, S> {
+    core: Core<K, P, S>,
     claimers: VecDeque<Reply<K, P>>,
     producers_waiting: usize,
 }
 
-impl<K: Clone + Eq + std::hash::Hash, P> State<K, P> {
+impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> State<K, P, S> {
     /// Hands queued tasks to waiting claimers, oldest claimer first; tells them once the queue is
     /// shut down and drained. Returns how many tasks it handed out (each made room in the queue).
     fn settle(&mut self) -> usize {
@@ -92,15 +95,15 @@ impl<K: Clone + Eq + std::hash::Hash, P> State<K, P> {
 /// });
 /// ```
 #[derive(Debug)]
-pub struct ChannelTaskQueue<K, P> {
-    state: Mutex<State<K, P>>,
+pub struct ChannelTaskQueue<K, P, S = RandomState> {
+    state: Mutex<State<K, P, S>>,
     /// `core.len()` as of the last write, for `len()` and spinning claimers.
     queued: QueuedCount,
     not_full: Condvar,
 }
 
-impl<K: Clone + Eq + std::hash::Hash, P> ChannelTaskQueue<K, P> {
-    fn from_core(core: Core<K, P>) -> Self {
+impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> ChannelTaskQueue<K, P, S> {
+    fn from_core(core: Core<K, P, S>) -> Self {
         ChannelTaskQueue {
             queued: QueuedCount::new(core.len()),
             state: Mutex::new(State {
@@ -113,7 +116,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> ChannelTaskQueue<K, P> {
     }
 
     /// Serves waiting claimers, unlocks, then wakes blocked producers if `wake` says so.
-    fn release(&self, mut state: MutexGuard<'_, State<K, P>>, wake: Wake) {
+    fn release(&self, mut state: MutexGuard<'_, State<K, P, S>>, wake: Wake) {
         let handed = if state.claimers.is_empty() {
             0
         } else {
@@ -149,12 +152,14 @@ impl<K: Clone + Eq + std::hash::Hash, P> ChannelTaskQueue<K, P> {
 
 strategy_constructors!(ChannelTaskQueue);
 
-impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ChannelTaskQueue<K, P> {
-    fn read<R>(&self, f: impl FnOnce(&Core<K, P>) -> R) -> R {
+impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> Strategy<K, P, S>
+    for ChannelTaskQueue<K, P, S>
+{
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P, S>) -> R) -> R {
         f(&self.state.lock().core)
     }
 
-    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P>) -> (R, Wake)) -> R {
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R {
         let mut state = self.state.lock();
         let (result, wake) = f(&mut state.core);
         self.release(state, wake);

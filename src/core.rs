@@ -10,8 +10,9 @@
 //! - A record holds its payload if and only if it is `Queued` or `Processing`.
 //! - The per-status counts in `counts` match the records.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{hash_map, HashMap, VecDeque};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 use crate::heap::{Entry, IndexedHeap};
@@ -65,9 +66,9 @@ impl<K: Clone, P> Record<K, P> {
 
 /// The whole state of a queue, without any synchronisation.
 #[derive(Debug)]
-pub(crate) struct Core<K, P> {
+pub(crate) struct Core<K, P, S = RandomState> {
     config: Config,
-    index: HashMap<K, usize>,
+    index: HashMap<K, usize, S>,
     slots: Vec<Option<Record<K, P>>>,
     free: Vec<usize>,
     heap: IndexedHeap,
@@ -79,11 +80,11 @@ pub(crate) struct Core<K, P> {
     counts: Stats,
 }
 
-impl<K: Clone + Eq + Hash, P> Core<K, P> {
-    pub(crate) fn new(config: Config) -> Self {
+impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
+    pub(crate) fn new(config: Config, hasher: S) -> Self {
         Core {
             config,
-            index: HashMap::new(),
+            index: HashMap::with_hasher(hasher),
             slots: Vec::new(),
             free: Vec::new(),
             heap: IndexedHeap::default(),
@@ -538,9 +539,10 @@ impl<K: Clone + Eq + Hash, P> Core<K, P> {
     /// processing (back in the queue), then the finished ones under the retention policy.
     pub(crate) fn restore(
         config: Config,
+        hasher: S,
         snapshot: crate::Snapshot<K, P>,
     ) -> Result<Self, crate::RestoreError> {
-        let mut core = Core::new(config);
+        let mut core = Core::new(config, hasher);
         let crate::Snapshot {
             queued,
             processing,
@@ -579,7 +581,7 @@ use crate::FinishedTask;
 
 /// Helpers for the deliberate bugs of the model checks (see `mutant.rs`); loom builds only.
 #[cfg(taskq_loom)]
-impl<K, P> Core<K, P> {
+impl<K, P, S> Core<K, P, S> {
     /// Whether this queue was built with `mutant`.
     pub(crate) fn mutant_is(&self, mutant: crate::Mutant) -> bool {
         self.config.mutant == Some(mutant)
@@ -587,7 +589,7 @@ impl<K, P> Core<K, P> {
 }
 
 #[cfg(taskq_loom)]
-impl<K: Clone + Eq + Hash, P> Core<K, P> {
+impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     /// The id of the task `pop` would hand out, without taking it.
     pub(crate) fn peek_id(&self) -> Option<K> {
         if self.phase == Phase::Stopped {
@@ -620,10 +622,13 @@ mod tests {
 
     #[test]
     fn keep_last_trims_oldest_and_survives_forget() {
-        let mut core: Core<u32, ()> = Core::new(Config {
-            retention: Retention::KeepLast(2),
-            ..Config::default()
-        });
+        let mut core: Core<u32, ()> = Core::new(
+            Config {
+                retention: Retention::KeepLast(2),
+                ..Config::default()
+            },
+            RandomState::new(),
+        );
         for id in 0..5 {
             core.add(id, 0, ()).unwrap();
         }

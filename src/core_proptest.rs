@@ -374,7 +374,7 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..200),
     ) {
         let mut model = Model::new(&config);
-        let mut core: Core<Id, Payload> = Core::new(config);
+        let mut core: Core<Id, Payload> = Core::new(config, Default::default());
         for op in &ops {
             step(&mut core, &mut model, op)?;
             compare(&core, &model)?;

@@ -14,6 +14,9 @@
 //!   `release`). It serves `len()` without the lock and tells a claimer that found the queue
 //!   empty when to stop spinning; it never decides anything: the claimer re-locks and pops.
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
 use crate::builder::strategy_constructors;
 use crate::core::Core;
 use crate::strategy::{impl_task_queue, Strategy, Wake};
@@ -24,8 +27,8 @@ use crate::Mutant;
 use crate::{ClaimError, Task, TryAddError};
 
 #[derive(Debug)]
-struct State<K, P> {
-    core: Core<K, P>,
+struct State<K, P, S> {
+    core: Core<K, P, S>,
     claimers_waiting: usize,
     producers_waiting: usize,
 }
@@ -65,15 +68,15 @@ struct State<K, P> {
 /// assert_eq!(worker.join().unwrap(), 100);
 /// ```
 #[derive(Debug)]
-pub struct ThreadSafeTaskQueue<K, P> {
-    state: Mutex<State<K, P>>,
+pub struct ThreadSafeTaskQueue<K, P, S = RandomState> {
+    state: Mutex<State<K, P, S>>,
     queued: QueuedCount,
     not_empty: Condvar,
     not_full: Condvar,
 }
 
-impl<K: Clone + Eq + std::hash::Hash, P> ThreadSafeTaskQueue<K, P> {
-    fn from_core(core: Core<K, P>) -> Self {
+impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> ThreadSafeTaskQueue<K, P, S> {
+    fn from_core(core: Core<K, P, S>) -> Self {
         ThreadSafeTaskQueue {
             queued: QueuedCount::new(core.len()),
             state: Mutex::new(State {
@@ -87,7 +90,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> ThreadSafeTaskQueue<K, P> {
     }
 
     /// Publishes the queued count, unlocks, then notifies whom `wake` names if they wait.
-    fn release(&self, state: MutexGuard<'_, State<K, P>>, wake: Wake) {
+    fn release(&self, state: MutexGuard<'_, State<K, P, S>>, wake: Wake) {
         self.queued.publish(state.core.len());
         let claimers = state.claimers_waiting > 0;
         let producers = state.producers_waiting > 0;
@@ -116,12 +119,14 @@ impl<K: Clone + Eq + std::hash::Hash, P> ThreadSafeTaskQueue<K, P> {
 
 strategy_constructors!(ThreadSafeTaskQueue);
 
-impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for ThreadSafeTaskQueue<K, P> {
-    fn read<R>(&self, f: impl FnOnce(&Core<K, P>) -> R) -> R {
+impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> Strategy<K, P, S>
+    for ThreadSafeTaskQueue<K, P, S>
+{
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P, S>) -> R) -> R {
         f(&self.state.lock().core)
     }
 
-    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P>) -> (R, Wake)) -> R {
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R {
         let mut state = self.state.lock();
         let (result, wake) = f(&mut state.core);
         self.release(state, wake);

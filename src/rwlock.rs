@@ -13,6 +13,9 @@
 //!   before it releases the write lock, so a `len()` never reports a state older than one a
 //!   reader on the same thread already saw under the lock (release/acquire through the lock).
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
 use crate::builder::strategy_constructors;
 use crate::core::Core;
 use crate::strategy::{impl_task_queue, Strategy, Wake};
@@ -41,16 +44,16 @@ use crate::{ClaimError, Task, TryAddError};
 /// });
 /// ```
 #[derive(Debug)]
-pub struct RwLockTaskQueue<K, P> {
-    core: RwLock<Core<K, P>>,
+pub struct RwLockTaskQueue<K, P, S = RandomState> {
+    core: RwLock<Core<K, P, S>>,
     /// `core.len()` as of the last write; read by `len()` without the lock.
     queued: QueuedCount,
     claimers: Signal,
     producers: Signal,
 }
 
-impl<K: Clone + Eq + std::hash::Hash, P> RwLockTaskQueue<K, P> {
-    fn from_core(core: Core<K, P>) -> Self {
+impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> RwLockTaskQueue<K, P, S> {
+    fn from_core(core: Core<K, P, S>) -> Self {
         RwLockTaskQueue {
             queued: QueuedCount::new(core.len()),
             core: RwLock::new(core),
@@ -60,7 +63,7 @@ impl<K: Clone + Eq + std::hash::Hash, P> RwLockTaskQueue<K, P> {
     }
 
     /// Publishes the queued count for `len()`, then releases the write lock.
-    fn unlock(&self, core: RwLockWriteGuard<'_, Core<K, P>>) {
+    fn unlock(&self, core: RwLockWriteGuard<'_, Core<K, P, S>>) {
         self.queued.publish(core.len());
         drop(core);
     }
@@ -80,12 +83,14 @@ impl<K: Clone + Eq + std::hash::Hash, P> RwLockTaskQueue<K, P> {
 
 strategy_constructors!(RwLockTaskQueue);
 
-impl<K: Clone + Eq + std::hash::Hash, P> Strategy<K, P> for RwLockTaskQueue<K, P> {
-    fn read<R>(&self, f: impl FnOnce(&Core<K, P>) -> R) -> R {
+impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> Strategy<K, P, S>
+    for RwLockTaskQueue<K, P, S>
+{
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P, S>) -> R) -> R {
         f(&self.core.read())
     }
 
-    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P>) -> (R, Wake)) -> R {
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R {
         let mut core = self.core.write();
         let (result, wake) = f(&mut core);
         self.unlock(core);

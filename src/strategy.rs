@@ -26,9 +26,9 @@ impl Wake {
     /// Whom an add wakes: a claimer if it queued a task. If it was refused (a duplicate id, say)
     /// while the queue has room, the next blocked producer: this one may have been woken for that
     /// room, and must pass the wake-up on rather than leave the others asleep next to free room.
-    pub(crate) fn after_add<K: Clone + Eq + std::hash::Hash, P>(
+    pub(crate) fn after_add<K: Clone + Eq + std::hash::Hash, P, S: std::hash::BuildHasher>(
         result: &Result<(), TryAddError<P>>,
-        core: &Core<K, P>,
+        core: &Core<K, P, S>,
     ) -> Wake {
         // MUTANT: RefusedAddKeepsWake drops the wake-up a refused producer was given.
         #[cfg(taskq_loom)]
@@ -43,9 +43,9 @@ impl Wake {
     }
 }
 
-pub(crate) trait Strategy<K: Clone + Eq + std::hash::Hash, P> {
+pub(crate) trait Strategy<K: Clone + Eq + std::hash::Hash, P, S: std::hash::BuildHasher> {
     /// Runs `f` with shared access to the core.
-    fn read<R>(&self, f: impl FnOnce(&Core<K, P>) -> R) -> R;
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P, S>) -> R) -> R;
 
     /// The number of queued tasks; a strategy may serve it without its lock.
     fn len(&self) -> usize {
@@ -53,7 +53,7 @@ pub(crate) trait Strategy<K: Clone + Eq + std::hash::Hash, P> {
     }
 
     /// Runs `f` with exclusive access to the core, then wakes whom `f` says.
-    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P>) -> (R, Wake)) -> R;
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R;
 
     /// Adds a task, waiting for room until `deadline`; `Full` means it gave up.
     fn add_until(
@@ -72,10 +72,11 @@ pub(crate) trait Strategy<K: Clone + Eq + std::hash::Hash, P> {
 /// Implements [`TaskQueue`](crate::TaskQueue) for a type that implements [`Strategy`].
 macro_rules! impl_task_queue {
     ($strategy:ident) => {
-        impl<K, P> crate::TaskQueue<K, P> for $strategy<K, P>
+        impl<K, P, S> crate::TaskQueue<K, P> for $strategy<K, P, S>
         where
             K: Clone + Eq + std::hash::Hash + Send + Sync,
             P: Send + Sync,
+            S: std::hash::BuildHasher + Send + Sync,
         {
             fn add_task(&self, id: K, priority: i64, payload: P) -> Result<(), crate::AddError<P>> {
                 crate::strategy::Strategy::add_until(
