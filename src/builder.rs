@@ -19,6 +19,21 @@ use crate::{RestoreError, Retention, Snapshot};
 ///     .build();
 /// assert_eq!(q.capacity(), Some(1_000));
 /// ```
+///
+/// The task index hashes ids with SipHash (`RandomState`) by default, which resists hash flooding
+/// by untrusted ids; where ids are trusted, a faster hasher makes every operation cheaper:
+///
+/// ```
+/// use std::collections::hash_map::DefaultHasher;
+/// use std::hash::BuildHasherDefault;
+/// use taskq::{TaskQueue, ThreadSafeTaskQueue};
+///
+/// // Any `BuildHasher`; a real program would pick a fast one such as an Fx or foldhash hasher.
+/// let q = ThreadSafeTaskQueue::<u64, &str>::builder()
+///     .build_with_hasher(BuildHasherDefault::<DefaultHasher>::default());
+/// q.add_task(7, 1, "job").unwrap();
+/// assert_eq!(q.try_get_next_task().unwrap().id, 7);
+/// ```
 pub struct Builder<Q> {
     config: Config,
     strategy: PhantomData<fn() -> Q>,

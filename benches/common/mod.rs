@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fifo;
+pub mod fxhash;
 pub mod plain;
 pub mod reference;
 
@@ -17,6 +18,7 @@ use taskq::{
 };
 
 use fifo::CrossbeamFifo;
+use fxhash::FxBuildHasher;
 use plain::PlainQueue;
 use reference::ReferenceQueue;
 
@@ -150,6 +152,9 @@ impl Workload {
 pub enum Contender {
     /// `taskq::ThreadSafeTaskQueue`.
     Mutex,
+    /// `taskq::ThreadSafeTaskQueue` with a fast, non-keyed hasher for its task index
+    /// (`Builder::build_with_hasher`; `fxhash.rs`).
+    MutexFx,
     /// `taskq::RwLockTaskQueue`.
     RwLock,
     /// `taskq::ChannelTaskQueue`.
@@ -164,8 +169,9 @@ pub enum Contender {
 
 impl Contender {
     /// All of them, in table order.
-    pub const ALL: [Contender; 6] = [
+    pub const ALL: [Contender; 7] = [
         Contender::Mutex,
+        Contender::MutexFx,
         Contender::RwLock,
         Contender::Channel,
         Contender::Reference,
@@ -177,6 +183,7 @@ impl Contender {
     pub fn name(self) -> &'static str {
         match self {
             Contender::Mutex => "ThreadSafeTaskQueue",
+            Contender::MutexFx => "ThreadSafeTaskQueue+fxhash",
             Contender::RwLock => "RwLockTaskQueue",
             Contender::Channel => "ChannelTaskQueue",
             Contender::Reference => "reference",
@@ -189,6 +196,7 @@ impl Contender {
     pub fn short(self) -> &'static str {
         match self {
             Contender::Mutex => "mutex",
+            Contender::MutexFx => "mutex-fx",
             Contender::RwLock => "rwlock",
             Contender::Channel => "channel",
             Contender::Reference => "reference",
@@ -204,7 +212,8 @@ impl Contender {
             .find(|c| c.short().eq_ignore_ascii_case(s.trim()))
     }
 
-    /// One of the three taskq strategies.
+    /// One of the three taskq strategies with default options (the targets are about
+    /// these; `mutex-fx` is reported beside them).
     pub fn is_strategy(self) -> bool {
         matches!(
             self,
@@ -283,6 +292,12 @@ macro_rules! with_queue {
                 let $q = ThreadSafeTaskQueue::<u64, u64>::builder()
                     .retention($retention)
                     .build();
+                Some($body)
+            }
+            Contender::MutexFx => {
+                let $q = ThreadSafeTaskQueue::<u64, u64>::builder()
+                    .retention($retention)
+                    .build_with_hasher(FxBuildHasher::default());
                 Some($body)
             }
             Contender::RwLock => {
