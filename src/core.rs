@@ -148,8 +148,14 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         self.record(id).map(|(_, r)| r.status)
     }
 
-    /// Accepts a task, or says why not: shut down, then duplicate id, then full.
-    pub(crate) fn add(&mut self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>> {
+    /// Accepts a task, or says why not: shut down, then duplicate id, then full. The payload comes
+    /// already in its `Arc`, allocated before the caller took its lock.
+    pub(crate) fn add(
+        &mut self,
+        id: K,
+        priority: i64,
+        payload: Arc<P>,
+    ) -> Result<(), TryAddError<Arc<P>>> {
         if self.is_shut_down() {
             return Err(TryAddError::ShutDown(payload));
         }
@@ -172,7 +178,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             priority,
             seq,
             generation: seq,
-            payload: Some(Arc::new(payload)),
+            payload: Some(payload),
             attempts: 0,
             status: TaskStatus::Queued,
         };
@@ -630,7 +636,7 @@ mod tests {
             RandomState::new(),
         );
         for id in 0..5 {
-            core.add(id, 0, ()).unwrap();
+            core.add(id, 0, Arc::new(())).unwrap();
         }
         for _ in 0..5 {
             let t = core.pop().unwrap();

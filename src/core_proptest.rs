@@ -310,10 +310,22 @@ fn config() -> impl Strategy<Value = Config> {
     })
 }
 
+/// `Core::add` as a strategy calls it: the payload boxed in its `Arc` first, and handed back
+/// unboxed when refused.
+fn add(
+    core: &mut Core<Id, Payload>,
+    id: Id,
+    priority: i64,
+    payload: Payload,
+) -> Result<(), TryAddError<Payload>> {
+    core.add(id, priority, Arc::new(payload))
+        .map_err(TryAddError::unshare)
+}
+
 /// Applies one operation to both, and fails on any difference.
 fn step(core: &mut Core<Id, Payload>, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
     match *op {
-        Op::Add(id, p, x) => prop_assert_eq!(core.add(id, p, x), model.add(id, p, x)),
+        Op::Add(id, p, x) => prop_assert_eq!(add(core, id, p, x), model.add(id, p, x)),
         Op::Pop => prop_assert_eq!(core.pop(), model.pop()),
         Op::Complete(id) => prop_assert_eq!(core.complete(&id), model.complete(id)),
         Op::Fail(id) => prop_assert_eq!(core.fail(&id), model.fail(id)),
@@ -330,7 +342,7 @@ fn step(core: &mut Core<Id, Payload>, model: &mut Model, op: &Op) -> Result<(), 
         Op::Burst(start, n) => {
             for id in start..start + n {
                 let p = i64::from(id % 5);
-                prop_assert_eq!(core.add(id, p, id), model.add(id, p, id));
+                prop_assert_eq!(add(core, id, p, id), model.add(id, p, id));
             }
         }
         Op::CancelAndForgetAll => {

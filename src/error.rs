@@ -3,6 +3,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::TaskStatus;
 
@@ -107,6 +108,19 @@ payload_error! {
         Duplicate => "a task with this id is already known to the queue",
         /// The queue has been shut down.
         ShutDown => "the queue has been shut down",
+    }
+}
+
+impl<P> TryAddError<Arc<P>> {
+    /// Takes the payload back out of the `Arc` it was put in before the queue's lock was taken.
+    /// A refused payload was never shared, so the `Arc` is its only owner.
+    pub(crate) fn unshare(self) -> TryAddError<P> {
+        let unshare = |p: Arc<P>| Arc::into_inner(p).expect("a refused payload is never shared");
+        match self {
+            TryAddError::Full(p) => TryAddError::Full(unshare(p)),
+            TryAddError::Duplicate(p) => TryAddError::Duplicate(unshare(p)),
+            TryAddError::ShutDown(p) => TryAddError::ShutDown(unshare(p)),
+        }
     }
 }
 

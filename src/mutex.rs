@@ -141,9 +141,9 @@ impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> Strategy<K, P, S>
         &self,
         id: K,
         priority: i64,
-        payload: P,
+        payload: std::sync::Arc<P>,
         deadline: Deadline,
-    ) -> Result<(), TryAddError<P>> {
+    ) -> Result<(), TryAddError<std::sync::Arc<P>>> {
         let mut state = self.state.lock();
         while state.core.add_would_block(&id) && !deadline.expired() {
             state.producers_waiting += 1;

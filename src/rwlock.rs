@@ -106,9 +106,9 @@ impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> Strategy<K, P, S>
         &self,
         id: K,
         priority: i64,
-        payload: P,
+        payload: std::sync::Arc<P>,
         deadline: Deadline,
-    ) -> Result<(), TryAddError<P>> {
+    ) -> Result<(), TryAddError<std::sync::Arc<P>>> {
         // The first try goes without registering; a thread registers, then tries once more,
         // before it sleeps.
         let mut ticket = None;

@@ -26,8 +26,8 @@ impl Wake {
     /// Whom an add wakes: a claimer if it queued a task. If it was refused (a duplicate id, say)
     /// while the queue has room, the next blocked producer: this one may have been woken for that
     /// room, and must pass the wake-up on rather than leave the others asleep next to free room.
-    pub(crate) fn after_add<K: Clone + Eq + std::hash::Hash, P, S: std::hash::BuildHasher>(
-        result: &Result<(), TryAddError<P>>,
+    pub(crate) fn after_add<K: Clone + Eq + std::hash::Hash, P, S: std::hash::BuildHasher, Q>(
+        result: &Result<(), TryAddError<Q>>,
         core: &Core<K, P, S>,
     ) -> Wake {
         // MUTANT: RefusedAddKeepsWake drops the wake-up a refused producer was given.
@@ -55,14 +55,15 @@ pub(crate) trait Strategy<K: Clone + Eq + std::hash::Hash, P, S: std::hash::Buil
     /// Runs `f` with exclusive access to the core, then wakes whom `f` says.
     fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R;
 
-    /// Adds a task, waiting for room until `deadline`; `Full` means it gave up.
+    /// Adds a task, waiting for room until `deadline`; `Full` means it gave up. The payload's
+    /// `Arc` is allocated by the caller, outside the lock.
     fn add_until(
         &self,
         id: K,
         priority: i64,
-        payload: P,
+        payload: std::sync::Arc<P>,
         deadline: Deadline,
-    ) -> Result<(), TryAddError<P>>;
+    ) -> Result<(), TryAddError<std::sync::Arc<P>>>;
 
     /// Claims a task, waiting until `deadline`; `Timeout` means it gave up (`Empty` is never
     /// returned).
@@ -83,10 +84,10 @@ macro_rules! impl_task_queue {
                     self,
                     id,
                     priority,
-                    payload,
+                    std::sync::Arc::new(payload),
                     crate::sync::Deadline::Never,
                 )
-                .map_err(crate::TryAddError::into_untimed)
+                .map_err(|e| e.unshare().into_untimed())
             }
 
             fn try_add_task(
@@ -99,9 +100,10 @@ macro_rules! impl_task_queue {
                     self,
                     id,
                     priority,
-                    payload,
+                    std::sync::Arc::new(payload),
                     crate::sync::Deadline::Now,
                 )
+                .map_err(crate::TryAddError::unshare)
             }
 
             fn add_task_timeout(
@@ -112,8 +114,14 @@ macro_rules! impl_task_queue {
                 timeout: std::time::Duration,
             ) -> Result<(), crate::AddTimeoutError<P>> {
                 let deadline = crate::sync::Deadline::after(Some(timeout));
-                crate::strategy::Strategy::add_until(self, id, priority, payload, deadline)
-                    .map_err(crate::TryAddError::into_timed)
+                crate::strategy::Strategy::add_until(
+                    self,
+                    id,
+                    priority,
+                    std::sync::Arc::new(payload),
+                    deadline,
+                )
+                .map_err(|e| e.unshare().into_timed())
             }
 
             fn get_next_task(
