@@ -179,9 +179,7 @@ impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> Strategy<K, P, S>
     ) -> Result<(), TryAddError<std::sync::Arc<P>>> {
         let mut state = self.state.lock();
         while state.core.add_would_block(&id) && !deadline.expired() {
-            state.producers_waiting += 1;
-            state = deadline.wait(&self.not_full, state);
-            state.producers_waiting -= 1;
+            state = deadline.wait_counted(&self.not_full, state, |s| &mut s.producers_waiting);
         }
         let result = state.core.add(id, priority, payload);
         // MUTANT: ChannelAddSkipsSettle unlocks without serving waiting claimers.

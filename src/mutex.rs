@@ -146,9 +146,7 @@ impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> Strategy<K, P, S>
     ) -> Result<(), TryAddError<std::sync::Arc<P>>> {
         let mut state = self.state.lock();
         while state.core.add_would_block(&id) && !deadline.expired() {
-            state.producers_waiting += 1;
-            state = deadline.wait(&self.not_full, state);
-            state.producers_waiting -= 1;
+            state = deadline.wait_counted(&self.not_full, state, |s| &mut s.producers_waiting);
         }
         let result = state.core.add(id, priority, payload);
         let wake = Wake::after_add(&result, &state.core);
@@ -198,9 +196,8 @@ impl<K: Clone + Eq + std::hash::Hash, P, S: BuildHasher> Strategy<K, P, S>
                     state = self.state.lock();
                 }
                 Err(ClaimError::Empty) if !deadline.expired() => {
-                    state.claimers_waiting += 1;
-                    state = deadline.wait(&self.not_empty, state);
-                    state.claimers_waiting -= 1;
+                    state =
+                        deadline.wait_counted(&self.not_empty, state, |s| &mut s.claimers_waiting);
                 }
                 Err(ClaimError::Empty) => return Err(ClaimError::Timeout),
                 Err(e) => return Err(e),

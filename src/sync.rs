@@ -183,6 +183,20 @@ impl Deadline {
         }
     }
 
+    /// [`wait`](Self::wait), counted in the field of the guarded state that `waiters` picks out,
+    /// so that a notifier (which reads it under the same lock) knows someone sleeps.
+    pub(crate) fn wait_counted<'a, T>(
+        self,
+        cv: &Condvar,
+        mut guard: MutexGuard<'a, T>,
+        waiters: fn(&mut T) -> &mut usize,
+    ) -> MutexGuard<'a, T> {
+        *waiters(&mut guard) += 1;
+        let mut guard = self.wait(cv, guard);
+        *waiters(&mut guard) -= 1;
+        guard
+    }
+
     /// Waits on `cv` until notified or until the deadline.
     pub(crate) fn wait<'a, T>(self, cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         match self {
