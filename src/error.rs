@@ -1,11 +1,9 @@
 //! Errors, one type per operation, in the style of crossbeam-channel: an add that is refused hands
 //! its payload back.
 
+use crate::TaskStatus;
 use std::error::Error;
 use std::fmt;
-use std::sync::Arc;
-
-use crate::TaskStatus;
 
 macro_rules! payload_error {
     (
@@ -111,19 +109,6 @@ payload_error! {
     }
 }
 
-impl<P> TryAddError<Arc<P>> {
-    /// Takes the payload back out of the `Arc` it was put in before the queue's lock was taken.
-    /// A refused payload was never shared, so the `Arc` is its only owner.
-    pub(crate) fn unshare(self) -> TryAddError<P> {
-        let unshare = |p: Arc<P>| Arc::into_inner(p).expect("a refused payload is never shared");
-        match self {
-            TryAddError::Full(p) => TryAddError::Full(unshare(p)),
-            TryAddError::Duplicate(p) => TryAddError::Duplicate(unshare(p)),
-            TryAddError::ShutDown(p) => TryAddError::ShutDown(unshare(p)),
-        }
-    }
-}
-
 impl<P> TryAddError<P> {
     /// For an add that waited without a deadline, which never gives up for lack of room.
     pub(crate) fn into_untimed(self) -> AddError<P> {
@@ -177,6 +162,7 @@ impl<P> From<AddError<P>> for AddTimeoutError<P> {
 /// assert_eq!(q.get_next_task(None), Err(ClaimError::ShutDown));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ClaimError {
     /// No task arrived before the timeout.
     Timeout,
@@ -212,9 +198,13 @@ impl Error for ClaimError {}
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TaskError {
     /// No task with this id is known (never added, or finished and forgotten).
     NotFound,
+    /// The claim this operation came with is no longer the task's current one: the task was
+    /// finished, forgotten, re-added or claimed again since. Nothing was changed.
+    Stale,
     /// The task is known but the operation does not apply to its current state.
     InvalidState {
         /// The state the task is in.
@@ -226,6 +216,7 @@ impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskError::NotFound => f.write_str("no task with this id is known"),
+            TaskError::Stale => f.write_str("the claim is no longer the task's current one"),
             TaskError::InvalidState { current } => {
                 write!(f, "the operation does not apply to a {current} task")
             }
@@ -234,3 +225,31 @@ impl fmt::Display for TaskError {
 }
 
 impl Error for TaskError {}
+
+/// Why a [`Builder`](crate::Builder) refused its options.
+///
+/// ```
+/// use taskq::{BuildError, ThreadSafeTaskQueue};
+///
+/// let err = ThreadSafeTaskQueue::<u64, ()>::builder().capacity(0).build().unwrap_err();
+/// assert_eq!(err, BuildError::ZeroCapacity);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `capacity(0)`: a queue that can hold no task would refuse every add.
+    ZeroCapacity,
+    /// `max_attempts(0)`: a task must be allowed at least one attempt.
+    ZeroMaxAttempts,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BuildError::ZeroCapacity => "capacity must be at least 1",
+            BuildError::ZeroMaxAttempts => "max_attempts must be at least 1",
+        })
+    }
+}
+
+impl Error for BuildError {}

@@ -1,17 +1,43 @@
-//! [`ClaimGuard`]: a claimed task that cannot be lost.
+//! [`ClaimGuard`] and [`OwnedClaimGuard`]: a claimed task that cannot be lost, fenced by its
+//! claim's token.
 
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{ClaimError, Task, TaskError, TaskQueue, TaskStatus};
 
-/// A claimed task that is put back in the queue if it is dropped unfinished.
+/// How a [`Guard`] reaches its queue: by reference ([`ClaimGuard`]) or through an `Arc`
+/// ([`OwnedClaimGuard`]).
+pub trait QueueRef<K, P> {
+    /// The queue.
+    fn queue(&self) -> &dyn TaskQueue<K, P>;
+}
+
+impl<'a, K, P> QueueRef<K, P> for &'a (dyn TaskQueue<K, P> + 'a) {
+    fn queue(&self) -> &dyn TaskQueue<K, P> {
+        *self
+    }
+}
+
+impl<K, P> QueueRef<K, P> for Arc<dyn TaskQueue<K, P>> {
+    fn queue(&self) -> &dyn TaskQueue<K, P> {
+        &**self
+    }
+}
+
+/// A claimed task that is handed back to its queue if it is dropped unfinished.
 ///
 /// Finish it with [`complete`](Self::complete) or [`fail`](Self::fail). If the guard is dropped
-/// otherwise (the worker returned early or panicked), the task is failed on its behalf: it goes back
-/// in the queue with `attempts + 1`, or becomes `Failed` once `max_attempts` is reached. Either
-/// way no task is lost because its worker died. Derefs to the [`Task`].
+/// otherwise (the worker returned early or panicked), the task is failed on its behalf: it goes
+/// back in the queue with `attempts + 1`, or becomes `Failed` once `max_attempts` is reached.
+/// Either way no task is lost because its worker died. Every operation is fenced by the claim's
+/// [`Token`](crate::Token): a guard whose claim was ended by someone else (say, `complete_task`
+/// by id) can never touch a later claim of the same id. Derefs to the [`Task`].
+///
+/// Use it as [`ClaimGuard`] (borrows the queue) or [`OwnedClaimGuard`] (holds an `Arc`, for
+/// `'static` threads).
 ///
 /// ```
 /// use taskq::{ClaimGuard, TaskQueue, TaskStatus, RwLockTaskQueue};
@@ -20,22 +46,56 @@ use crate::{ClaimError, Task, TaskError, TaskQueue, TaskStatus};
 /// q.add_task("a", 1, 10u32).unwrap();
 /// let dyn_q: &dyn TaskQueue<&str, u32> = &q;
 /// let guard = ClaimGuard::claim(dyn_q, None).unwrap();
-/// assert_eq!(*guard.payload, 10);
+/// assert_eq!(guard.payload, 10);
 /// assert_eq!(guard.fail(), Ok(TaskStatus::Queued));
 /// ```
-pub struct ClaimGuard<'a, K, P> {
-    queue: &'a dyn TaskQueue<K, P>,
+pub struct Guard<R: QueueRef<K, P>, K, P> {
+    queue: R,
     task: Option<Task<K, P>>,
 }
 
-impl<'a, K, P> ClaimGuard<'a, K, P> {
+/// A [`Guard`] that borrows its queue; from [`TaskQueue::claim`].
+pub type ClaimGuard<'a, K, P> = Guard<&'a (dyn TaskQueue<K, P> + 'a), K, P>;
+
+/// A [`Guard`] that holds its queue in an `Arc`, so that it can move into a `'static` thread;
+/// from [`Queue::claim_owned`](crate::Queue::claim_owned).
+pub type OwnedClaimGuard<K, P> = Guard<Arc<dyn TaskQueue<K, P>>, K, P>;
+
+impl<'a, K, P> Guard<&'a (dyn TaskQueue<K, P> + 'a), K, P> {
     /// Claims a task from any queue, even a `dyn` one; see [`TaskQueue::claim`].
     pub fn claim(
-        queue: &'a dyn TaskQueue<K, P>,
+        queue: &'a (dyn TaskQueue<K, P> + 'a),
         timeout: Option<Duration>,
     ) -> Result<Self, ClaimError> {
-        let task = queue.get_next_task(timeout)?;
-        Ok(ClaimGuard {
+        Self::new(queue, timeout)
+    }
+}
+
+impl<K, P> Guard<Arc<dyn TaskQueue<K, P>>, K, P> {
+    /// Claims a task from a shared queue; the guard keeps the queue alive.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskq::{OwnedClaimGuard, TaskQueue, ThreadSafeTaskQueue};
+    ///
+    /// let q: Arc<dyn TaskQueue<u64, String>> = Arc::new(ThreadSafeTaskQueue::new());
+    /// q.add_task(1, 0, "job".to_string()).unwrap();
+    /// let guard = OwnedClaimGuard::claim(Arc::clone(&q), None).unwrap();
+    /// let done = std::thread::spawn(move || guard.complete()).join().unwrap();
+    /// assert_eq!(done, Ok(()));
+    /// ```
+    pub fn claim(
+        queue: Arc<dyn TaskQueue<K, P>>,
+        timeout: Option<Duration>,
+    ) -> Result<Self, ClaimError> {
+        Self::new(queue, timeout)
+    }
+}
+
+impl<R: QueueRef<K, P>, K, P> Guard<R, K, P> {
+    fn new(queue: R, timeout: Option<Duration>) -> Result<Self, ClaimError> {
+        let task = queue.queue().get_next_task(timeout)?;
+        Ok(Guard {
             queue,
             task: Some(task),
         })
@@ -48,26 +108,43 @@ impl<'a, K, P> ClaimGuard<'a, K, P> {
             .expect("present until the guard is consumed")
     }
 
-    /// Marks the task `Completed`.
-    pub fn complete(mut self) -> Result<(), TaskError> {
-        let task = self
-            .task
+    fn take(&mut self) -> Task<K, P> {
+        self.task
             .take()
-            .expect("present until the guard is consumed");
-        self.queue.complete_task(&task.id)
+            .expect("present until the guard is consumed")
     }
 
-    /// Fails the task: back in the queue, or `Failed` once out of attempts. Returns the new status.
+    /// Marks the task `Completed` (fenced: [`TaskError::Stale`] if this claim was ended by
+    /// someone else meanwhile).
+    pub fn complete(mut self) -> Result<(), TaskError> {
+        let task = self.take();
+        self.queue.queue().complete_claim(&task.id, task.token())
+    }
+
+    /// Fails the task: back in the queue, or `Failed` once out of attempts. Returns the new
+    /// status (fenced like [`complete`](Self::complete)).
     pub fn fail(mut self) -> Result<TaskStatus, TaskError> {
-        let task = self
-            .task
-            .take()
-            .expect("present until the guard is consumed");
-        self.queue.fail_task(&task.id)
+        let task = self.take();
+        self.queue.queue().fail_task(task)
+    }
+
+    /// Takes the task out of the guard, which then does nothing when dropped: finish it with
+    /// [`TaskQueue::complete_claim`] or [`TaskQueue::fail_task`].
+    ///
+    /// ```
+    /// use taskq::{TaskQueue, ThreadSafeTaskQueue};
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.add_task(1u64, 0, Box::new(|| 6 * 7) as Box<dyn FnOnce() -> i32 + Send>).unwrap();
+    /// let task = q.claim(None).unwrap().into_task();
+    /// assert_eq!((task.payload)(), 42);
+    /// q.complete_claim(&task.id, task.token()).unwrap();
+    /// ```
+    pub fn into_task(mut self) -> Task<K, P> {
+        self.take()
     }
 }
 
-impl<K, P> Deref for ClaimGuard<'_, K, P> {
+impl<R: QueueRef<K, P>, K, P> Deref for Guard<R, K, P> {
     type Target = Task<K, P>;
 
     fn deref(&self) -> &Task<K, P> {
@@ -75,17 +152,24 @@ impl<K, P> Deref for ClaimGuard<'_, K, P> {
     }
 }
 
-impl<K, P> Drop for ClaimGuard<'_, K, P> {
+impl<R: QueueRef<K, P>, K, P> DerefMut for Guard<R, K, P> {
+    fn deref_mut(&mut self) -> &mut Task<K, P> {
+        self.task
+            .as_mut()
+            .expect("present until the guard is consumed")
+    }
+}
+
+impl<R: QueueRef<K, P>, K, P> Drop for Guard<R, K, P> {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
-            // The task may have been completed or failed by id meanwhile; then there is
-            // nothing to put back and the error is expected.
-            let _ = self.queue.fail_task(&task.id);
+            // A stale claim (ended by someone else meanwhile) is refused and changes nothing.
+            let _ = self.queue.queue().fail_task(task);
         }
     }
 }
 
-impl<K: fmt::Debug, P> fmt::Debug for ClaimGuard<'_, K, P> {
+impl<R: QueueRef<K, P>, K: fmt::Debug, P> fmt::Debug for Guard<R, K, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClaimGuard")
             .field("task", &self.task)

@@ -1,49 +1,96 @@
-//! Deliberate bugs for the loom model checks, compiled only with `RUSTFLAGS="--cfg taskq_loom"`.
+//! Deliberate bugs for the loom model checks, as one-line sites in the real code.
 //!
-//! Each [`Mutant`] switches on one small, realistic synchronisation mistake in one strategy, at a
-//! point marked `// MUTANT:` in the source. The `loom-tests` crate builds a queue with
-//! `Builder::mutant` and checks that its models catch every mutant: a model that passes on a
-//! mutant proves nothing. Production builds contain none of this.
+//! `mutant!(Name => bug, else real)` is `real` in every normal build; under `--cfg taskq_loom` it
+//! is `bug` in a process whose `TASKQ_MUTANT` environment variable names `Name`, and `real`
+//! otherwise. `mutant!(Name => { steps })` inserts steps the same way. The loom harness runs each
+//! mutant's model in a child process with `TASKQ_MUTANT` set, and the model must fail: a model that
+//! passes on a mutant proves nothing. An unknown name in `TASKQ_MUTANT` panics, so a typo cannot
+//! silently test the real code. Nothing here is in the public API.
 
-/// A deliberate bug, selected per queue with `Builder::mutant` (only under `cfg(taskq_loom)`).
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Mutant {
-    /// `ThreadSafeTaskQueue`: a claim picks the best task under one lock section and marks it
-    /// processing under another, without re-checking that it is still queued (double claim).
-    MutexSplitClaim,
-    /// `ThreadSafeTaskQueue`: an add does not notify a blocked claimer (lost wake-up).
-    MutexAddSkipsNotify,
-    /// `ThreadSafeTaskQueue`: a claim that makes room does not notify a blocked producer
-    /// (lost wake-up).
-    MutexClaimSkipsProducerNotify,
-    /// `ThreadSafeTaskQueue`: shutdown wakes one blocked claimer instead of all of them.
-    MutexShutdownNotifiesOne,
-    /// `RwLockTaskQueue`: an add wakes claimers *before* it writes the task (the wake-up
-    /// announces a change that has not happened yet; lost wake-up).
-    RwLockWakeBeforeWrite,
-    /// `RwLockTaskQueue`: a claimer registers with the signal *after* it found the queue empty
-    /// and sleeps without checking again (lost wake-up).
-    RwLockRegisterAfterCheck,
-    /// `RwLockTaskQueue`: a claim that makes room wakes claimers instead of producers.
-    RwLockClaimWakesWrongSide,
-    /// `ChannelTaskQueue`: an add does not hand its task to a waiting claimer (`settle` skipped).
-    ChannelAddSkipsSettle,
-    /// `ChannelTaskQueue`: a claimer that found the queue empty unlocks, then locks again to
-    /// enqueue its channel: a task added in between waits while the claimer sleeps.
-    ChannelEnqueueAfterUnlock,
-    /// `ChannelTaskQueue`: `settle` does not tell waiting claimers that the queue shut down.
-    ChannelSettleIgnoresShutdown,
-    /// `ChannelTaskQueue`: a task handed to a waiting claimer does not wake a blocked producer,
-    /// although it left the queue and so made room.
-    ChannelHandOffSkipsProducerWake,
-    /// Every strategy: cancelling a queued task makes room but wakes no blocked producer.
-    CancelSkipsWake,
-    /// Every strategy: a producer whose add is refused (its id became a duplicate while it
-    /// waited for room) keeps the wake-up it was given for that room instead of passing it on.
-    RefusedAddKeepsWake,
-    /// `ThreadSafeTaskQueue` and `RwLockTaskQueue`: a failed task put back in the queue wakes no
-    /// blocked claimer. (`ChannelTaskQueue` hands tasks over in `settle` after every write.)
-    FailSkipsWake,
+/// A value swapped, or steps inserted, at a named site; see the module comment.
+macro_rules! mutant {
+    ($name:ident => $bug:expr, else $real:expr) => {{
+        #[cfg(taskq_loom)]
+        let value = if $crate::mutant::active($crate::mutant::Mutant::$name) {
+            $bug
+        } else {
+            $real
+        };
+        #[cfg(not(taskq_loom))]
+        let value = $real;
+        value
+    }};
+    ($name:ident => $bug:block) => {
+        #[cfg(taskq_loom)]
+        if $crate::mutant::active($crate::mutant::Mutant::$name) $bug
+    };
+}
+pub(crate) use mutant;
+
+#[cfg(taskq_loom)]
+pub(crate) use imp::{active, Mutant};
+
+#[cfg(taskq_loom)]
+mod imp {
+    use std::sync::OnceLock;
+
+    macro_rules! mutants {
+        ($($(#[doc = $doc:literal])* $name:ident,)+) => {
+            /// The deliberate bugs; `TASKQ_MUTANT` names at most one per process.
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            pub(crate) enum Mutant { $($(#[doc = $doc])* $name,)+ }
+
+            const NAMES: &[(&str, Mutant)] = &[$((stringify!($name), Mutant::$name),)+];
+        };
+    }
+
+    mutants! {
+        /// A claim picks the best task under one lock section and takes it under another,
+        /// without re-checking that it is still queued (double claim).
+        SplitClaim,
+        /// An add does not notify a blocked claimer (lost wake-up).
+        AddSkipsNotify,
+        /// A claim that makes room does not notify a blocked producer (lost wake-up).
+        ClaimSkipsProducerNotify,
+        /// Mutex strategy: shutdown wakes one blocked claimer instead of all of them.
+        MutexShutdownNotifiesOne,
+        /// RwLock strategy: an add wakes claimers before it writes the task (lost wake-up).
+        RwLockWakeBeforeWrite,
+        /// RwLock strategy: a claimer registers after it found the queue empty and sleeps
+        /// without checking again (lost wake-up).
+        RwLockRegisterAfterCheck,
+        /// RwLock strategy: a claim that makes room wakes claimers instead of producers.
+        RwLockClaimWakesWrongSide,
+        /// Channel strategy: an add does not hand its task to a waiting claimer.
+        ChannelAddSkipsSettle,
+        /// Channel strategy: a claimer that found the queue empty unlocks, then locks again to
+        /// enqueue its channel: a task added in between waits while the claimer sleeps.
+        ChannelEnqueueAfterUnlock,
+        /// Channel strategy: waiting claimers are not told that the queue shut down.
+        ChannelSettleIgnoresShutdown,
+        /// Channel strategy: a task handed to a waiting claimer does not wake a blocked producer.
+        ChannelHandOffSkipsProducerWake,
+        /// Cancelling a queued task makes room but wakes no blocked producer.
+        CancelSkipsWake,
+        /// A producer whose add is refused keeps the wake-up it was given for room.
+        RefusedAddKeepsWake,
+        /// A failed task put back in the queue wakes no blocked claimer.
+        FailSkipsWake,
+        /// A claim guard is fenced by id only: a stale guard fails a later claim of the same id.
+        GuardIgnoresToken,
+    }
+
+    /// Whether `TASKQ_MUTANT` names `mutant`. Panics on an unknown name.
+    pub(crate) fn active(mutant: Mutant) -> bool {
+        static ACTIVE: OnceLock<Option<Mutant>> = OnceLock::new();
+        *ACTIVE.get_or_init(|| {
+            let name = std::env::var("TASKQ_MUTANT").ok()?;
+            let found = NAMES.iter().find(|(n, _)| *n == name).map(|&(_, m)| m);
+            if found.is_none() {
+                let known: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+                panic!("unknown TASKQ_MUTANT {name:?}; known mutants: {known:?}");
+            }
+            found
+        }) == Some(mutant)
+    }
 }

@@ -3,13 +3,16 @@
 use std::error::Error;
 use std::fmt;
 
-use crate::{Task, TaskStatus};
+use crate::{BuildError, Task, TaskStatus};
 
 /// Every task a queue knows at one instant, from [`TaskQueue::snapshot`](crate::TaskQueue::snapshot).
 ///
 /// With the `serde` feature it serializes and deserializes (payloads too), so a queue can be
 /// saved and rebuilt with [`Builder::restore`](crate::Builder::restore): queued tasks keep their
-/// order, tasks that were processing go back in the queue, finished tasks keep their status.
+/// order and attempts, finished tasks keep their status. Tasks being processed are listed without
+/// payload (it is with their claimer), and a snapshot that still lists some is refused by
+/// `restore` ([`RestoreError::InFlight`]): take it after the workers stopped, or clear
+/// `processing` on purpose.
 ///
 /// ```
 /// use taskq::{TaskQueue, TaskStatus, ThreadSafeTaskQueue};
@@ -19,23 +22,47 @@ use crate::{Task, TaskStatus};
 /// q.add_task(2u64, 5, "b").unwrap();
 /// q.add_task(3u64, 0, "c").unwrap();
 /// let claimed = q.try_get_next_task().unwrap(); // 2, now processing
-/// let snap = q.snapshot();
+/// let mut snap = q.snapshot();
 /// assert_eq!(snap.queued.iter().map(|t| t.id).collect::<Vec<_>>(), [1, 3]);
 /// assert_eq!(snap.processing[0].id, claimed.id);
 ///
+/// snap.processing.clear(); // task 2 runs on, or is lost with its worker
 /// let rebuilt = ThreadSafeTaskQueue::builder().restore(snap).unwrap();
-/// assert_eq!(rebuilt.len(), 3);
-/// assert_eq!(rebuilt.get_status(&2), Some(TaskStatus::Queued));
+/// assert_eq!(rebuilt.len(), 2);
+/// assert_eq!(rebuilt.get_status(&2), None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Snapshot<K, P> {
     /// Queued tasks, in the order they would be handed out.
     pub queued: Vec<Task<K, P>>,
-    /// Tasks being processed, oldest claim first.
-    pub processing: Vec<Task<K, P>>,
+    /// Tasks being processed, oldest claim first (their payloads are with their claimers).
+    pub processing: Vec<ClaimedTask<K>>,
     /// Finished tasks that the retention policy keeps.
     pub finished: Vec<FinishedTask<K>>,
+}
+
+impl<K, P> Default for Snapshot<K, P> {
+    fn default() -> Self {
+        Snapshot {
+            queued: Vec::new(),
+            processing: Vec::new(),
+            finished: Vec::new(),
+        }
+    }
+}
+
+/// A task being processed, in a [`Snapshot`]: its id, priority and attempts so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ClaimedTask<K> {
+    /// The task's id.
+    pub id: K,
+    /// Its priority.
+    pub priority: i64,
+    /// How many times it had failed before this claim.
+    pub attempts: u32,
 }
 
 /// A finished task in a [`Snapshot`]: its id and final status (its payload is gone).
@@ -53,20 +80,22 @@ pub struct FinishedTask<K> {
 /// ```
 /// use taskq::{FinishedTask, RestoreError, Snapshot, TaskStatus, ThreadSafeTaskQueue};
 ///
-/// let bad: Snapshot<u64, ()> = Snapshot {
-///     queued: vec![],
-///     processing: vec![],
-///     finished: vec![FinishedTask { id: 1, status: TaskStatus::Queued }],
-/// };
+/// let mut bad: Snapshot<u64, ()> = Snapshot::default();
+/// bad.finished.push(FinishedTask { id: 1, status: TaskStatus::Queued });
 /// let err = ThreadSafeTaskQueue::builder().restore(bad).unwrap_err();
 /// assert_eq!(err, RestoreError::NotFinished(TaskStatus::Queued));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RestoreError {
     /// The same id appears twice.
     DuplicateId,
     /// A task in `finished` has a status that is not final.
     NotFinished(TaskStatus),
+    /// This many tasks were being processed: their payloads are not in the snapshot.
+    InFlight(usize),
+    /// The builder's options are invalid.
+    Build(BuildError),
 }
 
 impl fmt::Display for RestoreError {
@@ -74,8 +103,26 @@ impl fmt::Display for RestoreError {
         match self {
             RestoreError::DuplicateId => f.write_str("the snapshot holds the same id twice"),
             RestoreError::NotFinished(s) => write!(f, "a finished task has the status {s}"),
+            RestoreError::InFlight(n) => write!(
+                f,
+                "{n} task(s) were being processed and their payloads are not in the snapshot"
+            ),
+            RestoreError::Build(e) => write!(f, "invalid options: {e}"),
         }
     }
 }
 
-impl Error for RestoreError {}
+impl Error for RestoreError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            RestoreError::Build(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<BuildError> for RestoreError {
+    fn from(e: BuildError) -> Self {
+        RestoreError::Build(e)
+    }
+}

@@ -1,13 +1,14 @@
-//! The values a queue hands out and reports: [`Task`], [`TaskStatus`], [`Stats`], [`Retention`].
+//! The values a queue hands out and reports: [`Task`], [`Token`], [`TaskStatus`], [`Stats`],
+//! [`Retention`].
 
 use std::fmt;
-use std::sync::Arc;
 
-/// A task handed out by a queue.
+/// A task handed out by a queue: its id, priority and attempts, its payload (moved out of the
+/// queue: the claimer owns it), and the [`Token`] of this claim.
 ///
-/// The payload is shared (`Arc<P>`): the queue keeps its own reference while the task is being
-/// processed, so that [`fail_task`](crate::TaskQueue::fail_task) (or a dropped
-/// [`ClaimGuard`](crate::ClaimGuard)) can put the task back without asking the worker for it.
+/// To retry the task, hand it back with [`fail_task`](crate::TaskQueue::fail_task) (or use a
+/// [`ClaimGuard`](crate::ClaimGuard), which does so when dropped): the queue takes the payload
+/// back. A payload only needs to be `Send`, so `Box<dyn FnOnce() + Send>` jobs work.
 ///
 /// ```
 /// use taskq::{TaskQueue, ThreadSafeTaskQueue};
@@ -16,7 +17,7 @@ use std::sync::Arc;
 /// q.add_task("resize", 5, vec![1, 2, 3]).unwrap();
 /// let task = q.try_get_next_task().unwrap();
 /// assert_eq!((task.id, task.priority, task.attempts), ("resize", 5, 0));
-/// assert_eq!(*task.payload, vec![1, 2, 3]);
+/// assert_eq!(task.payload, vec![1, 2, 3]);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -26,9 +27,50 @@ pub struct Task<K, P> {
     /// Its priority: higher runs first; equal priorities run in the order they were added.
     pub priority: i64,
     /// Its payload.
-    pub payload: Arc<P>,
+    pub payload: P,
     /// How many times it has failed so far (0 on the first claim).
     pub attempts: u32,
+    /// This claim's fencing token (zero in a snapshot, where nothing is claimed).
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub(crate) token: Token,
+}
+
+impl<K, P> Task<K, P> {
+    /// The fencing token of the claim that handed this task out. Operations that take a task
+    /// back ([`fail_task`](crate::TaskQueue::fail_task),
+    /// [`complete_claim`](crate::TaskQueue::complete_claim), the [`Backend`](crate::Backend)
+    /// methods) are refused with [`TaskError::Stale`](crate::TaskError::Stale) once the claim is
+    /// no longer the task's current one.
+    ///
+    /// ```
+    /// use taskq::{TaskQueue, ThreadSafeTaskQueue};
+    ///
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.add_task(1u64, 0, ()).unwrap();
+    /// q.add_task(2u64, 0, ()).unwrap();
+    /// let (a, b) = (q.try_get_next_task().unwrap(), q.try_get_next_task().unwrap());
+    /// assert_ne!(a.token(), b.token());
+    /// ```
+    pub fn token(&self) -> Token {
+        self.token
+    }
+}
+
+/// The fencing token of one claim: unique per claim for the life of a queue, so that a worker
+/// whose claim ended (completed by id, expired, or claimed again after a retry) can never touch
+/// the task's next claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Token(pub(crate) u64);
+
+impl Token {
+    /// The token as a number (for logs and for backends that store it).
+    ///
+    /// ```
+    /// assert_eq!(taskq::Token::default().get(), 0);
+    /// ```
+    pub fn get(self) -> u64 {
+        self.0
+    }
 }
 
 impl<K: fmt::Debug, P> fmt::Debug for Task<K, P> {
@@ -37,6 +79,7 @@ impl<K: fmt::Debug, P> fmt::Debug for Task<K, P> {
             .field("id", &self.id)
             .field("priority", &self.priority)
             .field("attempts", &self.attempts)
+            .field("token", &self.token.0)
             .finish_non_exhaustive()
     }
 }
@@ -53,6 +96,7 @@ impl<K: fmt::Debug, P> fmt::Debug for Task<K, P> {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum TaskStatus {
     /// Waiting in the queue to be claimed.
     Queued,
@@ -62,7 +106,7 @@ pub enum TaskStatus {
     Completed,
     /// Cancelled while queued (or returned by `shutdown_now`).
     Cancelled,
-    /// Failed `max_attempts` times.
+    /// Failed `max_attempts` times, or failed for good.
     Failed,
 }
 
@@ -109,6 +153,7 @@ impl fmt::Display for TaskStatus {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Stats {
     /// Tasks waiting to be claimed (equal to `len()`).
     pub queued: usize,
@@ -132,25 +177,42 @@ pub struct Stats {
 
 /// How long a queue remembers finished tasks (for `get_status` and duplicate detection).
 ///
-/// Payloads are dropped as soon as a task finishes; only the id and the status are kept.
+/// Payloads never stay with a finished task; only the id and the status are kept. The default,
+/// `KeepLast(10_000)` ([`Retention::DEFAULT`]), bounds that memory (about 100 bytes per
+/// remembered task with `u64` ids), so a queue's memory follows its live tasks.
 ///
 /// ```
 /// use taskq::{Retention, TaskQueue, ThreadSafeTaskQueue};
 ///
-/// let q = ThreadSafeTaskQueue::builder().retention(Retention::KeepNone).build();
+/// let q = ThreadSafeTaskQueue::builder().retention(Retention::KeepNone).build().unwrap();
 /// q.add_task(7u64, 0, ()).unwrap();
 /// q.try_get_next_task().unwrap();
 /// q.complete_task(&7).unwrap();
 /// assert_eq!(q.get_status(&7), None); // forgotten at once
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Retention {
-    /// Remember every finished task until [`forget_task`](crate::TaskQueue::forget_task) (default).
-    #[default]
+    /// Remember every finished task until [`forget_task`](crate::TaskQueue::forget_task).
+    /// Memory then grows with every task ever finished: pick it only with a `forget_task` routine.
     KeepAll,
-    /// Remember the most recently finished `n` tasks.
+    /// Remember the most recently finished `n` tasks (the default, with `n` = 10,000).
     KeepLast(usize),
     /// Forget tasks as soon as they finish.
     KeepNone,
+}
+
+impl Retention {
+    /// The default: `KeepLast(10_000)`.
+    ///
+    /// ```
+    /// assert_eq!(taskq::Retention::default(), taskq::Retention::KeepLast(10_000));
+    /// ```
+    pub const DEFAULT: Retention = Retention::KeepLast(10_000);
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention::DEFAULT
+    }
 }

@@ -19,7 +19,7 @@ use crate::sync::{AtomicU64, AtomicUsize, Condvar, Deadline, Mutex, Ordering};
 
 /// An event count: "something changed since you last looked".
 #[derive(Debug)]
-pub(crate) struct Signal {
+pub struct Signal {
     /// Changed only under `lock`; read without it by `prepare`.
     epoch: AtomicU64,
     lock: Mutex<()>,
@@ -30,7 +30,7 @@ pub(crate) struct Signal {
 /// Proof of registration with a [`Signal`]: the epoch seen before checking the condition.
 #[derive(Debug)]
 #[must_use = "a ticket must be waited on or cancelled"]
-pub(crate) struct Ticket(u64);
+pub struct Ticket(u64);
 
 impl Signal {
     pub(crate) fn new() -> Self {
@@ -56,7 +56,7 @@ impl Signal {
 
     /// Sleeps until the epoch moves past the ticket or the deadline passes, then unregisters.
     /// The caller re-checks its condition either way.
-    pub(crate) fn wait(&self, ticket: Ticket, deadline: Deadline) {
+    pub(crate) fn wait(&self, ticket: Ticket, deadline: Deadline<'_>) {
         let mut guard = self.lock.lock();
         while self.epoch.load(Ordering::SeqCst) == ticket.0 && !deadline.expired() {
             guard = deadline.wait(&self.cv, guard);
@@ -90,7 +90,7 @@ impl Signal {
 
 /// A channel that carries one value from whoever holds the queue's lock to one sleeping thread.
 #[derive(Debug)]
-pub(crate) struct Oneshot<T> {
+pub struct Oneshot<T> {
     slot: Mutex<Option<T>>,
     cv: Condvar,
 }
@@ -113,7 +113,7 @@ impl<T> Oneshot<T> {
     }
 
     /// Waits for the value until the deadline; `None` if it has not come.
-    pub(crate) fn recv(&self, deadline: Deadline) -> Option<T> {
+    pub(crate) fn recv(&self, deadline: Deadline<'_>) -> Option<T> {
         let mut slot = self.slot.lock();
         loop {
             if let Some(value) = slot.take() {
@@ -135,7 +135,7 @@ impl<T> Oneshot<T> {
 /// `Core::len()` as of the last write, stored by each writer before it unlocks. It is only a hint
 /// for spinning and an O(1) lock-free `len()`: every decision about a task is made under the lock.
 #[derive(Debug)]
-pub(crate) struct QueuedCount(CachePadded<AtomicUsize>);
+pub struct QueuedCount(CachePadded<AtomicUsize>);
 
 impl QueuedCount {
     pub(crate) fn new(queued: usize) -> Self {

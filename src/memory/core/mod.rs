@@ -1,22 +1,43 @@
 //! The single-threaded core shared by every strategy: the task index, the indexed heap, the state
 //! transitions, retention and counters.
 //!
-//! Every rule of the contract lives here and only here. The strategies add nothing but a lock around a
-//! `Core` and a way to wake blocked threads; they never look inside a record.
+//! Every rule of the contract lives here and only here. The strategies add nothing but a lock
+//! around a `Core` and a way to wake blocked threads; they never look inside a record.
 //!
 //! Invariants (checked by [`Core::check_invariants`]):
 //! - `index` maps each known id to a live slot whose record has that id; every live slot is indexed.
 //! - A slot is in the heap if and only if its record is `Queued`; so `len()` is the heap's length.
-//! - A record holds its payload if and only if it is `Queued` or `Processing`.
+//!   No heap entry comes before its parent.
+//! - A record holds its payload if and only if it is `Queued` (a claim moves the payload out to
+//!   the claimer; a failed claim brings it back).
+//! - A record's `claim` is the token of its latest claim; tokens are never reused, so a stale
+//!   claim (its task was finished, forgotten, re-added or claimed again since) never matches.
 //! - The per-status counts in `counts` match the records.
+//!
+//! Panic safety: user code (`K: Clone + Hash + Eq`) runs before the first mutation of an
+//! operation, or where a panic leaves the records consistent, and payloads leave the core by value
+//! (a cancelled or finally failed task's payload is returned to the strategy, which drops it after
+//! unlocking). So a panicking `Clone`, `Hash`, `Eq` or payload `Drop` can never leave the core
+//! inconsistent.
 
+// Internal types, unnameable outside the crate; `Queue`'s `Debug` prints what users need.
+#![allow(missing_debug_implementations)]
+
+use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::collections::{hash_map, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
-use std::sync::Arc;
 
-use crate::heap::{Entry, IndexedHeap};
-use crate::{ClaimError, Retention, Stats, Task, TaskError, TaskStatus, TryAddError};
+mod heap;
+#[cfg(test)]
+mod tests;
+
+use heap::{Entry, IndexedHeap};
+
+use crate::{
+    ClaimError, ClaimedTask, FinishedTask, RestoreError, Retention, Snapshot, Stats, Task,
+    TaskError, TaskStatus, Token, TryAddError,
+};
 
 /// A queue's options, set through [`Builder`](crate::Builder).
 #[derive(Debug, Clone, Default)]
@@ -24,9 +45,6 @@ pub(crate) struct Config {
     pub(crate) capacity: Option<usize>,
     pub(crate) max_attempts: Option<u32>,
     pub(crate) retention: Retention,
-    /// A deliberate bug for the model checks (see `mutant.rs`); `None` in every real queue.
-    #[cfg(taskq_loom)]
-    pub(crate) mutant: Option<crate::Mutant>,
 }
 
 /// Where the queue is in its shutdown.
@@ -39,7 +57,24 @@ enum Phase {
     Stopped,
 }
 
-#[derive(Debug)]
+/// A payload's place in a record. It makes the core `Sync` for any `P: Send`, so that a
+/// read-write lock can share the core between readers although payloads need not be `Sync`:
+/// the mutex is never locked, only reached through `&mut` (`get_mut`), so readers never touch a
+/// payload and no thread ever waits on it.
+struct Slot<P>(std::sync::Mutex<Option<P>>);
+
+impl<P> Slot<P> {
+    fn new(payload: Option<P>) -> Self {
+        Slot(std::sync::Mutex::new(payload))
+    }
+
+    fn get(&mut self) -> &mut Option<P> {
+        self.0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 struct Record<K, P> {
     id: K,
     priority: i64,
@@ -47,26 +82,19 @@ struct Record<K, P> {
     seq: u64,
     /// Unique per accepted task; tells a reused slot from the task that held it before.
     generation: u64,
-    /// `Some` while queued or processing; dropped as soon as the task finishes.
-    payload: Option<Arc<P>>,
+    /// `Some` while queued; moved out to the claimer.
+    payload: Slot<P>,
     attempts: u32,
     status: TaskStatus,
+    /// The token of the latest claim (0: never claimed).
+    claim: u64,
 }
 
-impl<K: Clone, P> Record<K, P> {
-    fn to_task(&self) -> Option<Task<K, P>> {
-        Some(Task {
-            id: self.id.clone(),
-            priority: self.priority,
-            payload: self.payload.clone()?,
-            attempts: self.attempts,
-        })
-    }
-}
+/// What a failed or cancelled operation leaves for the caller to drop once the lock is released.
+pub(crate) type Leftover<P> = Option<P>;
 
 /// The whole state of a queue, without any synchronisation.
-#[derive(Debug)]
-pub(crate) struct Core<K, P, S = RandomState> {
+pub struct Core<K, P, S = RandomState> {
     config: Config,
     index: HashMap<K, usize, S>,
     slots: Vec<Option<Record<K, P>>>,
@@ -76,25 +104,13 @@ pub(crate) struct Core<K, P, S = RandomState> {
     /// Entries whose record has gone (forgotten) are skipped and swept.
     finished_order: VecDeque<(usize, u64)>,
     next_seq: u64,
+    /// The last claim token handed out.
+    last_claim: u64,
     phase: Phase,
     counts: Stats,
 }
 
-impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
-    pub(crate) fn new(config: Config, hasher: S) -> Self {
-        Core {
-            config,
-            index: HashMap::with_hasher(hasher),
-            slots: Vec::new(),
-            free: Vec::new(),
-            heap: IndexedHeap::default(),
-            finished_order: VecDeque::new(),
-            next_seq: 0,
-            phase: Phase::Open,
-            counts: Stats::default(),
-        }
-    }
-
+impl<K, P, S> Core<K, P, S> {
     pub(crate) fn capacity(&self) -> Option<usize> {
         self.config.capacity
     }
@@ -114,19 +130,40 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             .is_some_and(|cap| self.heap.len() >= cap)
     }
 
-    /// Whether `add(id, ..)` would fail only for lack of room (so waiting may help).
-    pub(crate) fn add_would_block(&self, id: &K) -> bool {
-        !self.is_shut_down() && !self.index.contains_key(id) && self.is_full()
-    }
-
     pub(crate) fn stats(&self) -> Stats {
         Stats {
             queued: self.heap.len(),
             ..self.counts
         }
     }
+}
 
-    fn record(&self, id: &K) -> Option<(usize, &Record<K, P>)> {
+impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
+    pub(crate) fn new(config: Config, hasher: S) -> Self {
+        Core {
+            config,
+            index: HashMap::with_hasher(hasher),
+            slots: Vec::new(),
+            free: Vec::new(),
+            heap: IndexedHeap::default(),
+            finished_order: VecDeque::new(),
+            next_seq: 0,
+            last_claim: 0,
+            phase: Phase::Open,
+            counts: Stats::default(),
+        }
+    }
+
+    /// Whether `add(id, ..)` would fail only for lack of room (so waiting may help).
+    pub(crate) fn add_would_block(&self, id: &K) -> bool {
+        !self.is_shut_down() && self.is_full() && !self.index.contains_key(id)
+    }
+
+    fn lookup<Q>(&self, id: &Q) -> Option<(usize, &Record<K, P>)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let slot = *self.index.get(id)?;
         Some((
             slot,
@@ -139,27 +176,25 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     }
 
     fn next_seq(&mut self) -> u64 {
-        let seq = self.next_seq;
         self.next_seq += 1;
-        seq
+        self.next_seq
     }
 
-    pub(crate) fn status(&self, id: &K) -> Option<TaskStatus> {
-        self.record(id).map(|(_, r)| r.status)
+    pub(crate) fn status<Q>(&self, id: &Q) -> Option<TaskStatus>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(id).map(|(_, r)| r.status)
     }
 
-    /// Accepts a task, or says why not: shut down, then duplicate id, then full. The payload comes
-    /// already in its `Arc`, allocated before the caller took its lock.
-    pub(crate) fn add(
-        &mut self,
-        id: K,
-        priority: i64,
-        payload: Arc<P>,
-    ) -> Result<(), TryAddError<Arc<P>>> {
+    /// Accepts a task, or says why not: shut down, then duplicate id, then full.
+    pub(crate) fn add(&mut self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>> {
         if self.is_shut_down() {
             return Err(TryAddError::ShutDown(payload));
         }
-        // One hash of the id: the entry both detects a duplicate and takes the new slot.
+        // One hash of the id: the entry both detects a duplicate and takes the new slot. `Hash`,
+        // `Eq` (in `entry`) and `Clone` run before anything is changed.
         let vacant = match self.index.entry(id) {
             hash_map::Entry::Occupied(_) => return Err(TryAddError::Duplicate(payload)),
             hash_map::Entry::Vacant(vacant) => vacant,
@@ -171,18 +206,23 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         {
             return Err(TryAddError::Full(payload));
         }
-        let seq = self.next_seq;
+        let id = vacant.key().clone();
         self.next_seq += 1;
-        let record = Record {
-            id: vacant.key().clone(),
-            priority,
-            seq,
-            generation: seq,
-            payload: Some(payload),
-            attempts: 0,
-            status: TaskStatus::Queued,
-        };
-        let slot = Self::store(&mut self.slots, &mut self.free, record);
+        let seq = self.next_seq;
+        let slot = Self::store(
+            &mut self.slots,
+            &mut self.free,
+            Record {
+                id,
+                priority,
+                seq,
+                generation: seq,
+                payload: Slot::new(Some(payload)),
+                attempts: 0,
+                status: TaskStatus::Queued,
+                claim: 0,
+            },
+        );
         vacant.insert(slot);
         self.counts.total_added += 1;
         self.heap.push(Entry {
@@ -211,54 +251,66 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         }
     }
 
-    fn insert_record(&mut self, record: Record<K, P>) -> usize {
-        let id = record.id.clone();
-        let slot = Self::store(&mut self.slots, &mut self.free, record);
-        self.index.insert(id, slot);
-        self.counts.total_added += 1;
-        slot
+    /// The slot of the task a claim would take now, or why there is none (`Empty` while open).
+    pub(crate) fn best(&mut self) -> Result<usize, ClaimError> {
+        if self.phase == Phase::Stopped {
+            return Err(ClaimError::ShutDown);
+        }
+        match self.heap.peek() {
+            Some(entry) => Ok(entry.slot),
+            None => {
+                self.heap.shrink_if_sparse();
+                Err(if self.phase == Phase::Draining {
+                    ClaimError::ShutDown
+                } else {
+                    ClaimError::Empty
+                })
+            }
+        }
     }
 
-    fn insert_queued(&mut self, id: K, priority: i64, payload: Arc<P>, attempts: u32) {
-        let seq = self.next_seq();
-        let slot = self.insert_record(Record {
+    /// Claims the queued task in `slot` (from [`best`](Self::best), in the same critical
+    /// section): marks it `Processing` and moves its payload out to the claimer.
+    pub(crate) fn take(&mut self, slot: usize) -> Task<K, P> {
+        // `K::clone` first: if it panics, nothing has changed.
+        let id = self.slots[slot]
+            .as_ref()
+            .expect("a best slot is live")
+            .id
+            .clone();
+        self.heap.remove(slot);
+        self.last_claim += 1;
+        let token = self.last_claim;
+        self.counts.processing += 1;
+        let record = self.record_mut(slot);
+        record.status = TaskStatus::Processing;
+        record.claim = token;
+        Task {
             id,
-            priority,
-            seq,
-            generation: seq,
-            payload: Some(payload),
-            attempts,
-            status: TaskStatus::Queued,
-        });
-        self.heap.push(Entry {
-            priority,
-            seq,
-            slot,
-        });
+            priority: record.priority,
+            payload: record
+                .payload
+                .get()
+                .take()
+                .expect("a queued task has its payload"),
+            attempts: record.attempts,
+            token: Token(token),
+        }
     }
 
     /// Hands out the best queued task and marks it processing.
     pub(crate) fn pop(&mut self) -> Result<Task<K, P>, ClaimError> {
-        if self.phase == Phase::Stopped {
-            return Err(ClaimError::ShutDown);
-        }
-        let Some(entry) = self.heap.pop() else {
-            self.heap.shrink_if_sparse();
-            return Err(if self.phase == Phase::Draining {
-                ClaimError::ShutDown
-            } else {
-                ClaimError::Empty
-            });
-        };
-        self.counts.processing += 1;
-        let record = self.record_mut(entry.slot);
-        record.status = TaskStatus::Processing;
-        Ok(record.to_task().expect("a queued task has its payload"))
+        let slot = self.best()?;
+        Ok(self.take(slot))
     }
 
     /// Checks that `id` is known and in `expected`, and returns its slot.
-    fn slot_in(&self, id: &K, expected: TaskStatus) -> Result<usize, TaskError> {
-        let (slot, record) = self.record(id).ok_or(TaskError::NotFound)?;
+    fn slot_in<Q>(&self, id: &Q, expected: TaskStatus) -> Result<usize, TaskError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (slot, record) = self.lookup(id).ok_or(TaskError::NotFound)?;
         if record.status != expected {
             return Err(TaskError::InvalidState {
                 current: record.status,
@@ -267,49 +319,97 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         Ok(slot)
     }
 
-    pub(crate) fn complete(&mut self, id: &K) -> Result<(), TaskError> {
+    /// The slot of the claim `token` of `id`, if that claim is still the task's current one.
+    fn claimed_slot(&self, id: &K, token: Token) -> Result<usize, TaskError> {
+        let (slot, record) = self.lookup(id).ok_or(TaskError::NotFound)?;
+        if record.claim != token.0 {
+            return Err(TaskError::Stale);
+        }
+        if record.status != TaskStatus::Processing {
+            return Err(TaskError::InvalidState {
+                current: record.status,
+            });
+        }
+        Ok(slot)
+    }
+
+    /// Completes a processing task by id, whoever claimed it.
+    pub(crate) fn complete<Q>(&mut self, id: &Q) -> Result<(), TaskError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let slot = self.slot_in(id, TaskStatus::Processing)?;
         self.counts.processing -= 1;
         self.finish(slot, TaskStatus::Completed);
         Ok(())
     }
 
-    /// Puts a processing task back in the queue, or fails it for good once it has used up its
-    /// attempts. Returns the new status.
-    pub(crate) fn fail(&mut self, id: &K) -> Result<TaskStatus, TaskError> {
-        let slot = self.slot_in(id, TaskStatus::Processing)?;
+    /// Completes the claim `token` of `id`; refused if that claim is no longer current.
+    pub(crate) fn complete_claim(&mut self, id: &K, token: Token) -> Result<(), TaskError> {
+        let slot = self.claimed_slot(id, token)?;
+        self.counts.processing -= 1;
+        self.finish(slot, TaskStatus::Completed);
+        Ok(())
+    }
+
+    /// Whether the claim `token` of `id` is still current.
+    pub(crate) fn check_claim(&self, id: &K, token: Token) -> Result<(), TaskError> {
+        self.claimed_slot(id, token).map(|_| ())
+    }
+
+    /// Ends a claim unsuccessfully. With `retry`, the task goes back in the queue (behind its
+    /// equals, payload restored) unless it has used up its attempts; without, it fails for good.
+    /// Returns the new status, and the payload to drop after unlocking when there is one.
+    pub(crate) fn fail(
+        &mut self,
+        task: Task<K, P>,
+        retry: bool,
+    ) -> (Result<TaskStatus, TaskError>, Leftover<P>) {
+        let slot = match self.claimed_slot(&task.id, task.token) {
+            Ok(slot) => slot,
+            Err(e) => return (Err(e), Some(task.payload)),
+        };
         self.counts.processing -= 1;
         let max = self.config.max_attempts;
         let seq = self.next_seq();
         let record = self.record_mut(slot);
         record.attempts = record.attempts.saturating_add(1);
-        if max.is_some_and(|max| record.attempts >= max) {
+        if !retry || max.is_some_and(|max| record.attempts >= max) {
             self.finish(slot, TaskStatus::Failed);
-            return Ok(TaskStatus::Failed);
+            return (Ok(TaskStatus::Failed), Some(task.payload));
         }
         record.status = TaskStatus::Queued;
         record.seq = seq;
+        *record.payload.get() = Some(task.payload);
         let priority = record.priority;
         self.heap.push(Entry {
             priority,
             seq,
             slot,
         });
-        Ok(TaskStatus::Queued)
+        (Ok(TaskStatus::Queued), None)
     }
 
-    /// Cancels a queued task; returns whether it did.
-    pub(crate) fn cancel(&mut self, id: &K) -> bool {
-        let Ok(slot) = self.slot_in(id, TaskStatus::Queued) else {
-            return false;
-        };
+    /// Cancels a queued task; returns its payload (to drop after unlocking) if it did.
+    pub(crate) fn cancel<Q>(&mut self, id: &Q) -> Leftover<P>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let slot = self.slot_in(id, TaskStatus::Queued).ok()?;
         self.heap.remove(slot);
         self.heap.shrink_if_sparse();
+        let payload = self.record_mut(slot).payload.get().take();
         self.finish(slot, TaskStatus::Cancelled);
-        true
+        payload
     }
 
-    pub(crate) fn update_priority(&mut self, id: &K, priority: i64) -> Result<(), TaskError> {
+    pub(crate) fn update_priority<Q>(&mut self, id: &Q, priority: i64) -> Result<(), TaskError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let slot = self.slot_in(id, TaskStatus::Queued)?;
         self.record_mut(slot).priority = priority;
         self.heap.set_priority(slot, priority);
@@ -317,8 +417,12 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     }
 
     /// Forgets a finished task, so its id can be used again.
-    pub(crate) fn forget(&mut self, id: &K) -> Result<(), TaskError> {
-        let (slot, record) = self.record(id).ok_or(TaskError::NotFound)?;
+    pub(crate) fn forget<Q>(&mut self, id: &Q) -> Result<(), TaskError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (slot, record) = self.lookup(id).ok_or(TaskError::NotFound)?;
         if !record.status.is_finished() {
             return Err(TaskError::InvalidState {
                 current: record.status,
@@ -341,11 +445,10 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     pub(crate) fn shutdown_now(&mut self) -> Vec<Task<K, P>> {
         self.phase = Phase::Stopped;
         let mut out = Vec::with_capacity(self.heap.len());
-        while let Some(entry) = self.heap.pop() {
-            let task = self.slots[entry.slot]
-                .as_ref()
-                .and_then(Record::to_task)
-                .expect("a queued task has its payload");
+        while let Some(entry) = self.heap.peek() {
+            // `take` clones the id before it changes anything; then the claim becomes a cancel.
+            let task = self.take(entry.slot);
+            self.counts.processing -= 1;
             self.finish(entry.slot, TaskStatus::Cancelled);
             out.push(task);
         }
@@ -353,12 +456,12 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         out
     }
 
-    /// Moves a record that has left the heap (or processing) into a final state, drops its
-    /// payload, and applies the retention policy.
+    /// Moves a record that has left the heap (or processing) into a final state, and applies the
+    /// retention policy. The payload is already gone.
     fn finish(&mut self, slot: usize, status: TaskStatus) {
         let record = self.record_mut(slot);
         record.status = status;
-        record.payload = None;
+        debug_assert!(record.payload.get().is_none());
         let generation = record.generation;
         let (now, total) = match status {
             TaskStatus::Completed => (&mut self.counts.completed, &mut self.counts.total_completed),
@@ -390,6 +493,8 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 break;
             };
             if self.is_finished_generation(slot, generation) {
+                // If `K::hash` panics in here, the record stays finished and consistent, only
+                // no longer first in line to be trimmed.
                 self.remove_finished(slot);
             }
         }
@@ -407,6 +512,9 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     }
 
     fn remove_finished(&mut self, slot: usize) {
+        // The index first: `K::hash` / `K::eq` may panic, and then nothing has changed.
+        let id = &self.slots[slot].as_ref().expect("slot is live").id;
+        self.index.remove(id);
         let record = self.slots[slot].take().expect("slot is live");
         match record.status {
             TaskStatus::Completed => self.counts.completed -= 1,
@@ -414,7 +522,6 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             TaskStatus::Failed => self.counts.failed -= 1,
             _ => unreachable!("only finished tasks are removed"),
         }
-        self.index.remove(&record.id);
         self.free.push(slot);
         self.shrink_if_sparse();
     }
@@ -438,7 +545,6 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         for slot in self.index.values_mut() {
             *slot = remap[*slot];
         }
-        self.index.shrink_to(self.slots.len() * 2);
         self.heap.remap(&remap, self.slots.len());
         let order = std::mem::take(&mut self.finished_order);
         self.finished_order = order
@@ -449,13 +555,15 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                     .then_some((slot, generation))
             })
             .collect();
+        // Last, since it rehashes every id (`K::hash` may panic; the map stays intact then).
+        self.index.shrink_to(self.slots.len() * 2);
     }
 
     /// Verifies the invariants listed at the top of this module; used by tests and model checks.
-    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+    pub(crate) fn check_invariants(&mut self) -> Result<(), String> {
         let mut counts = Stats::default();
         let mut live = 0;
-        for (slot, record) in self.slots.iter().enumerate() {
+        for (slot, record) in self.slots.iter_mut().enumerate() {
             let Some(r) = record else { continue };
             live += 1;
             if self.index.get(&r.id) != Some(&slot) {
@@ -467,8 +575,11 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                     r.status
                 ));
             }
-            if r.payload.is_some() == r.status.is_finished() {
+            if r.payload.get().is_some() != (r.status == TaskStatus::Queued) {
                 return Err(format!("slot {slot} is {} with payload mismatch", r.status));
+            }
+            if r.claim > self.last_claim {
+                return Err(format!("slot {slot} has a claim token from the future"));
             }
             match r.status {
                 TaskStatus::Queued => counts.queued += 1,
@@ -492,6 +603,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 return Err(format!("heap key of slot {} is stale", e.slot));
             }
         }
+        self.heap.check_order()?;
         let mine = self.stats();
         let expected = Stats {
             total_added: mine.total_added,
@@ -506,66 +618,96 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         Ok(())
     }
 
-    /// Every task the queue knows: queued ones in the order they would be handed out, then the
-    /// processing ones, then the finished ones (id and status).
-    pub(crate) fn snapshot(&self) -> crate::Snapshot<K, P> {
-        let mut queued: Vec<&Entry> = self.heap.entries().iter().collect();
+    /// Every task the queue knows: queued ones (with a copy of their payload) in the order they
+    /// would be handed out, then the processing ones (their payloads are with their claimers),
+    /// then the finished ones. All clones are made before the snapshot is returned; nothing changes.
+    pub(crate) fn snapshot(&mut self) -> Snapshot<K, P>
+    where
+        P: Clone,
+    {
+        let mut queued: Vec<Entry> = self.heap.entries().to_vec();
         queued.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.seq.cmp(&b.seq)));
-        let task = |slot: usize| {
-            self.slots[slot]
-                .as_ref()
-                .and_then(Record::to_task)
-                .expect("a live task has its payload")
-        };
-        let mut snapshot = crate::Snapshot {
-            queued: queued.into_iter().map(|e| task(e.slot)).collect(),
-            processing: Vec::new(),
-            finished: Vec::new(),
-        };
+        let mut snapshot = Snapshot::default();
+        for e in queued {
+            let r = self.slots[e.slot].as_mut().expect("a heap slot is live");
+            snapshot.queued.push(Task {
+                id: r.id.clone(),
+                priority: r.priority,
+                payload: r
+                    .payload
+                    .get()
+                    .clone()
+                    .expect("a queued task has its payload"),
+                attempts: r.attempts,
+                token: Token(0),
+            });
+        }
         let mut processing: Vec<&Record<K, P>> = Vec::new();
-        for record in self.slots.iter().flatten() {
-            match record.status {
-                TaskStatus::Processing => processing.push(record),
-                status if status.is_finished() => snapshot.finished.push(crate::FinishedTask {
-                    id: record.id.clone(),
+        for r in self.slots.iter().flatten() {
+            match r.status {
+                TaskStatus::Processing => processing.push(r),
+                status if status.is_finished() => snapshot.finished.push(FinishedTask {
+                    id: r.id.clone(),
                     status,
                 }),
                 _ => {}
             }
         }
-        processing.sort_by_key(|r| r.seq);
+        processing.sort_by_key(|r| r.claim);
         snapshot.processing = processing
             .into_iter()
-            .map(|r| r.to_task().expect("a processing task has its payload"))
+            .map(|r| ClaimedTask {
+                id: r.id.clone(),
+                priority: r.priority,
+                attempts: r.attempts,
+            })
             .collect();
         snapshot
     }
 
-    /// Rebuilds a queue from a snapshot: queued tasks in their order, then the tasks that were
-    /// processing (back in the queue), then the finished ones under the retention policy.
+    /// Rebuilds a queue from a snapshot: queued tasks in their order, then the finished ones
+    /// under the retention policy. A snapshot with tasks in flight is refused: their payloads
+    /// were with their claimers, so the queue cannot run them again.
     pub(crate) fn restore(
         config: Config,
         hasher: S,
-        snapshot: crate::Snapshot<K, P>,
-    ) -> Result<Self, crate::RestoreError> {
+        snapshot: Snapshot<K, P>,
+    ) -> Result<Self, RestoreError> {
+        if !snapshot.processing.is_empty() {
+            return Err(RestoreError::InFlight(snapshot.processing.len()));
+        }
         let mut core = Core::new(config, hasher);
-        let crate::Snapshot {
-            queued,
-            processing,
-            finished,
+        let Snapshot {
+            queued, finished, ..
         } = snapshot;
-        for task in queued.into_iter().chain(processing) {
+        for task in queued {
             if core.index.contains_key(&task.id) {
-                return Err(crate::RestoreError::DuplicateId);
+                return Err(RestoreError::DuplicateId);
             }
-            core.insert_queued(task.id, task.priority, task.payload, task.attempts);
+            let (id, priority, attempts) = (task.id.clone(), task.priority, task.attempts);
+            let seq = core.next_seq();
+            let slot = core.insert_record(Record {
+                id,
+                priority,
+                seq,
+                generation: seq,
+                payload: Slot::new(Some(task.payload)),
+                attempts,
+                status: TaskStatus::Queued,
+                claim: 0,
+            });
+            core.heap.push(Entry {
+                priority,
+                seq,
+                slot,
+            });
         }
         for FinishedTask { id, status } in finished {
             if !status.is_finished() {
-                return Err(crate::RestoreError::NotFinished(status));
+                return Err(RestoreError::NotFinished(status));
             }
             if core.index.contains_key(&id) {
-                return Err(crate::RestoreError::DuplicateId);
+                return Err(RestoreError::DuplicateId);
             }
             let generation = core.next_seq();
             let slot = core.insert_record(Record {
@@ -573,85 +715,21 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 priority: 0,
                 seq: generation,
                 generation,
-                payload: None,
+                payload: Slot::new(None),
                 attempts: 0,
                 status,
+                claim: 0,
             });
             core.finish(slot, status);
         }
         Ok(core)
     }
-}
 
-use crate::FinishedTask;
-
-/// Helpers for the deliberate bugs of the model checks (see `mutant.rs`); loom builds only.
-#[cfg(taskq_loom)]
-impl<K, P, S> Core<K, P, S> {
-    /// Whether this queue was built with `mutant`.
-    pub(crate) fn mutant_is(&self, mutant: crate::Mutant) -> bool {
-        self.config.mutant == Some(mutant)
-    }
-}
-
-#[cfg(taskq_loom)]
-impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
-    /// The id of the task `pop` would hand out, without taking it.
-    pub(crate) fn peek_id(&self) -> Option<K> {
-        if self.phase == Phase::Stopped {
-            return None;
-        }
-        let best = self
-            .heap
-            .entries()
-            .iter()
-            .max_by(|a, b| a.priority.cmp(&b.priority).then(b.seq.cmp(&a.seq)))?;
-        self.slots[best.slot].as_ref().map(|r| r.id.clone())
-    }
-
-    /// MUTANT: marks `id` processing if it is queued, and hands it out *even if it is already
-    /// processing*: the missing re-check of a claim split over two lock sections.
-    pub(crate) fn take_unchecked(&mut self, id: &K) -> Option<Task<K, P>> {
-        let (slot, record) = self.record(id)?;
-        if record.status == TaskStatus::Queued {
-            self.heap.remove(slot);
-            self.counts.processing += 1;
-            self.record_mut(slot).status = TaskStatus::Processing;
-        }
-        self.record_mut(slot).to_task()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keep_last_trims_oldest_and_survives_forget() {
-        let mut core: Core<u32, ()> = Core::new(
-            Config {
-                retention: Retention::KeepLast(2),
-                ..Config::default()
-            },
-            RandomState::new(),
-        );
-        for id in 0..5 {
-            core.add(id, 0, Arc::new(())).unwrap();
-        }
-        for _ in 0..5 {
-            let t = core.pop().unwrap();
-            if t.id == 1 {
-                core.complete(&t.id).unwrap();
-                core.forget(&1).unwrap();
-            } else {
-                core.complete(&t.id).unwrap();
-            }
-            core.check_invariants().unwrap();
-        }
-        assert_eq!(core.status(&0), None);
-        assert_eq!(core.status(&2), None);
-        assert_eq!(core.status(&3), Some(TaskStatus::Completed));
-        assert_eq!(core.status(&4), Some(TaskStatus::Completed));
-        assert_eq!(core.stats().completed, 2);
+    fn insert_record(&mut self, record: Record<K, P>) -> usize {
+        let id = record.id.clone();
+        let slot = Self::store(&mut self.slots, &mut self.free, record);
+        self.index.insert(id, slot);
+        self.counts.total_added += 1;
+        slot
     }
 }

@@ -1,16 +1,16 @@
 //! Property test of the shared core against a plain reference model: random configs (capacity,
 //! max_attempts, retention) and random sequences of add / pop / complete / fail / cancel /
-//! update_priority / forget / shutdown / shutdown_now (small id space, so duplicates are common;
-//! bursts and mass cancels, so the slab compacts). After every step the results, every id's
-//! status, `len`, `stats` and the queued order must match the model, and `check_invariants` pass.
+//! update_priority / forget / shutdown / shutdown_now, and fenced completes and fails of any task
+//! ever claimed, stale ones included (small id space, so duplicates are common; bursts and mass
+//! cancels, so the slab compacts). After every step the results, every id's status, `len`,
+//! `stats` and the queued order must match the model, and `check_invariants` pass.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use crate::core::{Config, Core};
-use crate::{ClaimError, Retention, Stats, Task, TaskError, TaskStatus, TryAddError};
+use super::{Config, Core};
+use crate::{ClaimError, Retention, Stats, Task, TaskError, TaskStatus, Token, TryAddError};
 
 type Id = u32;
 type Payload = u32;
@@ -25,7 +25,10 @@ enum Op {
     Add(Id, i64, Payload),
     Pop,
     Complete(Id),
-    Fail(Id),
+    /// Completes the `n`-th claim ever made (modulo their number), fenced by its token.
+    CompleteClaim(usize),
+    /// Fails the `n`-th claim ever made, to be retried (`true`) or for good.
+    Fail(usize, bool),
     Cancel(Id),
     UpdatePriority(Id, i64),
     Forget(Id),
@@ -51,6 +54,8 @@ struct MTask {
     payload: Payload,
     attempts: u32,
     status: TaskStatus,
+    /// The token of the latest claim.
+    claim: u64,
 }
 
 /// The obviously-correct model: a map of tasks, linear scans for everything.
@@ -63,6 +68,7 @@ struct Model {
     /// Finished ids, oldest first (for `KeepLast`).
     finished_order: Vec<Id>,
     next_seq: u64,
+    last_claim: u64,
     phase: Phase,
     totals: [u64; 4], // added, completed, cancelled, failed
 }
@@ -76,6 +82,7 @@ impl Model {
             tasks: BTreeMap::new(),
             finished_order: Vec::new(),
             next_seq: 0,
+            last_claim: 0,
             phase: Phase::Open,
             totals: [0; 4],
         }
@@ -110,13 +117,18 @@ impl Model {
         }
     }
 
-    fn task(&self, id: Id) -> Task<Id, Payload> {
-        let t = &self.tasks[&id];
+    /// Claims queued task `id`: a fresh token, `Processing`.
+    fn claim(&mut self, id: Id) -> Task<Id, Payload> {
+        self.last_claim += 1;
+        let t = self.tasks.get_mut(&id).unwrap();
+        t.claim = self.last_claim;
+        t.status = TaskStatus::Processing;
         Task {
             id,
             priority: t.priority,
-            payload: Arc::new(t.payload),
+            payload: t.payload,
             attempts: t.attempts,
+            token: Token(t.claim),
         }
     }
 
@@ -147,6 +159,7 @@ impl Model {
                 payload,
                 attempts: 0,
                 status: TaskStatus::Queued,
+                claim: 0,
             },
         );
         self.totals[0] += 1;
@@ -164,8 +177,7 @@ impl Model {
                 ClaimError::Empty
             });
         };
-        self.tasks.get_mut(&id).unwrap().status = TaskStatus::Processing;
-        Ok(self.task(id))
+        Ok(self.claim(id))
     }
 
     fn expect(&self, id: Id, status: TaskStatus) -> Result<(), TaskError> {
@@ -205,13 +217,28 @@ impl Model {
         Ok(())
     }
 
-    fn fail(&mut self, id: Id) -> Result<TaskStatus, TaskError> {
-        self.expect(id, TaskStatus::Processing)?;
+    /// The checks of a fenced operation on claim `token` of `id`.
+    fn fenced(&self, id: Id, token: Token) -> Result<(), TaskError> {
+        let t = self.tasks.get(&id).ok_or(TaskError::NotFound)?;
+        if t.claim != token.0 {
+            return Err(TaskError::Stale);
+        }
+        self.expect(id, TaskStatus::Processing)
+    }
+
+    fn complete_claim(&mut self, id: Id, token: Token) -> Result<(), TaskError> {
+        self.fenced(id, token)?;
+        self.finish(id, TaskStatus::Completed);
+        Ok(())
+    }
+
+    fn fail(&mut self, id: Id, token: Token, retry: bool) -> Result<TaskStatus, TaskError> {
+        self.fenced(id, token)?;
         let seq = self.seq();
         let max = self.max_attempts;
         let t = self.tasks.get_mut(&id).unwrap();
         t.attempts += 1;
-        if max.is_some_and(|m| t.attempts >= m) {
+        if !retry || max.is_some_and(|m| t.attempts >= m) {
             self.finish(id, TaskStatus::Failed);
             return Ok(TaskStatus::Failed);
         }
@@ -220,12 +247,11 @@ impl Model {
         Ok(TaskStatus::Queued)
     }
 
-    fn cancel(&mut self, id: Id) -> bool {
-        if self.expect(id, TaskStatus::Queued).is_err() {
-            return false;
-        }
+    fn cancel(&mut self, id: Id) -> Option<Payload> {
+        self.expect(id, TaskStatus::Queued).ok()?;
+        let payload = self.tasks[&id].payload;
         self.finish(id, TaskStatus::Cancelled);
-        true
+        Some(payload)
     }
 
     fn update_priority(&mut self, id: Id, priority: i64) -> Result<(), TaskError> {
@@ -253,8 +279,9 @@ impl Model {
     fn shutdown_now(&mut self) -> Vec<Task<Id, Payload>> {
         self.phase = Phase::Stopped;
         let order = self.queued_order();
-        let tasks: Vec<_> = order.iter().map(|&id| self.task(id)).collect();
+        let mut tasks = Vec::new();
         for id in order {
+            tasks.push(self.claim(id));
             self.finish(id, TaskStatus::Cancelled);
         }
         tasks
@@ -278,8 +305,10 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         12 => (id(), priority(), any::<u32>()).prop_map(|(i, p, x)| Op::Add(i, p, x)),
         10 => Just(Op::Pop),
-        5 => id().prop_map(Op::Complete),
-        5 => id().prop_map(Op::Fail),
+        3 => id().prop_map(Op::Complete),
+        3 => any::<usize>().prop_map(Op::CompleteClaim),
+        5 => (any::<usize>(), prop_oneof![4 => Just(true), 1 => Just(false)])
+            .prop_map(|(n, retry)| Op::Fail(n, retry)),
         4 => id().prop_map(Op::Cancel),
         4 => (id(), priority()).prop_map(|(i, p)| Op::UpdatePriority(i, p)),
         3 => id().prop_map(Op::Forget),
@@ -298,37 +327,48 @@ fn config() -> impl Strategy<Value = Config> {
         (0..5usize).prop_map(Retention::KeepLast),
         Just(Retention::KeepNone),
     ];
-    (capacity, max_attempts, retention).prop_map(|(capacity, max_attempts, retention)| {
-        // Under the loom cfg, `Config` has one more (test-only) field; the update fills it.
-        #[allow(clippy::needless_update)]
-        Config {
-            capacity,
-            max_attempts,
-            retention,
-            ..Config::default()
-        }
+    (capacity, max_attempts, retention).prop_map(|(capacity, max_attempts, retention)| Config {
+        capacity,
+        max_attempts,
+        retention,
     })
 }
 
-/// `Core::add` as a strategy calls it: the payload boxed in its `Arc` first, and handed back
-/// unboxed when refused.
-fn add(
-    core: &mut Core<Id, Payload>,
-    id: Id,
-    priority: i64,
-    payload: Payload,
-) -> Result<(), TryAddError<Payload>> {
-    core.add(id, priority, Arc::new(payload))
-        .map_err(TryAddError::unshare)
-}
+/// Every claim the core made, in order (stale ones stay, to test the fencing).
+type Claims = Vec<Task<Id, Payload>>;
 
 /// Applies one operation to both, and fails on any difference.
-fn step(core: &mut Core<Id, Payload>, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+fn step(
+    core: &mut Core<Id, Payload>,
+    model: &mut Model,
+    claims: &mut Claims,
+    op: &Op,
+) -> Result<(), TestCaseError> {
+    let add = |core: &mut Core<Id, Payload>, id, p, x| core.add(id, p, x);
     match *op {
         Op::Add(id, p, x) => prop_assert_eq!(add(core, id, p, x), model.add(id, p, x)),
-        Op::Pop => prop_assert_eq!(core.pop(), model.pop()),
+        Op::Pop => {
+            let got = core.pop();
+            prop_assert_eq!(&got, &model.pop());
+            claims.extend(got);
+        }
         Op::Complete(id) => prop_assert_eq!(core.complete(&id), model.complete(id)),
-        Op::Fail(id) => prop_assert_eq!(core.fail(&id), model.fail(id)),
+        Op::CompleteClaim(n) if !claims.is_empty() => {
+            let t = &claims[n % claims.len()];
+            prop_assert_eq!(
+                core.complete_claim(&t.id, t.token),
+                model.complete_claim(t.id, t.token)
+            );
+        }
+        Op::Fail(n, retry) if !claims.is_empty() => {
+            let t = claims[n % claims.len()].clone();
+            let want = model.fail(t.id, t.token, retry);
+            let payload_back = want != Ok(TaskStatus::Queued);
+            let (got, leftover) = core.fail(t.clone(), retry);
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(leftover, payload_back.then_some(t.payload));
+        }
+        Op::CompleteClaim(_) | Op::Fail(..) => {}
         Op::Cancel(id) => prop_assert_eq!(core.cancel(&id), model.cancel(id)),
         Op::UpdatePriority(id, p) => {
             prop_assert_eq!(core.update_priority(&id, p), model.update_priority(id, p))
@@ -338,7 +378,11 @@ fn step(core: &mut Core<Id, Payload>, model: &mut Model, op: &Op) -> Result<(), 
             core.shutdown();
             model.shutdown();
         }
-        Op::ShutdownNow => prop_assert_eq!(core.shutdown_now(), model.shutdown_now()),
+        Op::ShutdownNow => {
+            let got = core.shutdown_now();
+            prop_assert_eq!(&got, &model.shutdown_now());
+            claims.extend(got);
+        }
         Op::Burst(start, n) => {
             for id in start..start + n {
                 let p = i64::from(id % 5);
@@ -357,7 +401,7 @@ fn step(core: &mut Core<Id, Payload>, model: &mut Model, op: &Op) -> Result<(), 
     Ok(())
 }
 
-fn compare(core: &Core<Id, Payload>, model: &Model) -> Result<(), TestCaseError> {
+fn compare(core: &mut Core<Id, Payload>, model: &Model) -> Result<(), TestCaseError> {
     if let Err(e) = core.check_invariants() {
         return Err(TestCaseError::fail(format!("invariants: {e}")));
     }
@@ -387,9 +431,37 @@ proptest! {
     ) {
         let mut model = Model::new(&config);
         let mut core: Core<Id, Payload> = Core::new(config, Default::default());
+        let mut claims = Claims::new();
         for op in &ops {
-            step(&mut core, &mut model, op)?;
-            compare(&core, &model)?;
+            step(&mut core, &mut model, &mut claims, op)?;
+            compare(&mut core, &model)?;
         }
     }
+}
+
+#[test]
+fn keep_last_trims_oldest_and_survives_forget() {
+    let mut core: Core<u32, ()> = Core::new(
+        Config {
+            retention: Retention::KeepLast(2),
+            ..Config::default()
+        },
+        Default::default(),
+    );
+    for id in 0..5 {
+        core.add(id, 0, ()).unwrap();
+    }
+    for _ in 0..5 {
+        let t = core.pop().unwrap();
+        core.complete(&t.id).unwrap();
+        if t.id == 1 {
+            core.forget(&1).unwrap();
+        }
+        core.check_invariants().unwrap();
+    }
+    assert_eq!(core.status(&0), None);
+    assert_eq!(core.status(&2), None);
+    assert_eq!(core.status(&3), Some(TaskStatus::Completed));
+    assert_eq!(core.status(&4), Some(TaskStatus::Completed));
+    assert_eq!(core.stats().completed, 2);
 }

@@ -54,6 +54,31 @@ impl IndexedHeap {
         self.sift_up(at);
     }
 
+    /// The best entry, without removing it.
+    pub(crate) fn peek(&self) -> Option<Entry> {
+        self.entries.first().copied()
+    }
+
+    /// Checks the heap order: no entry comes before its parent.
+    pub(crate) fn check_order(&self) -> Result<(), String> {
+        for (at, entry) in self.entries.iter().enumerate().skip(1) {
+            let parent = &self.entries[(at - 1) / 2];
+            if entry.before(parent) {
+                return Err(format!(
+                    "heap order broken: entry {at} (slot {}) comes before its parent",
+                    entry.slot
+                ));
+            }
+        }
+        for (at, entry) in self.entries.iter().enumerate() {
+            if self.pos.get(entry.slot) != Some(&at) {
+                return Err(format!("heap position of slot {} is stale", entry.slot));
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
     pub(crate) fn pop(&mut self) -> Option<Entry> {
         if self.entries.is_empty() {
             return None;

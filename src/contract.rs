@@ -1,0 +1,320 @@
+//! The two contracts: [`TaskQueue`], the rich in-memory API, and [`Backend`], the fallible,
+//! lease-fenced API that a store which can fail or lives in another process can implement
+//! honestly (the in-memory [`Queue`](crate::Queue) implements both).
+
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+use crate::{
+    AddError, AddTimeoutError, ClaimError, ClaimGuard, Snapshot, Stats, Task, TaskError,
+    TaskStatus, Token, TryAddError,
+};
+
+/// A concurrent priority task queue.
+///
+/// Higher priorities are handed out first; equal priorities in the order they were added (FIFO).
+/// Every method takes `&self`: share a queue between threads with `Arc` or scoped threads. The
+/// trait is object-safe (`&dyn TaskQueue<K, P>` works, [`claim`](Self::claim) included); pick a
+/// strategy ([`ThreadSafeTaskQueue`](crate::ThreadSafeTaskQueue),
+/// [`RwLockTaskQueue`](crate::RwLockTaskQueue), [`ChannelTaskQueue`](crate::ChannelTaskQueue)) by
+/// workload: they obey the same rules.
+///
+/// A task's life: `add_task` → `Queued` → claimed (`get_next_task`, which moves the payload to
+/// the claimer) → `Processing` → `complete_task` → `Completed`; or `fail_task` (the claimer hands
+/// the task back) → `Queued` again with `attempts + 1`, until `max_attempts` makes it `Failed`; or
+/// `cancel_task` while `Queued` → `Cancelled`.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskq::{TaskQueue, TaskStatus, ThreadSafeTaskQueue};
+///
+/// let q = ThreadSafeTaskQueue::new();
+/// q.add_task("low", 1, "sweep").unwrap();
+/// q.add_task("high", 9, "page the on-call").unwrap();
+///
+/// let task = q.get_next_task(Some(Duration::from_secs(1))).unwrap();
+/// assert_eq!((task.id, task.payload), ("high", "page the on-call"));
+/// assert_eq!(q.get_status(&"high"), Some(TaskStatus::Processing));
+/// q.complete_task(&"high").unwrap();
+/// assert_eq!(q.get_status(&"high"), Some(TaskStatus::Completed));
+/// assert_eq!(q.len(), 1);
+/// ```
+pub trait TaskQueue<K, P>: Send + Sync {
+    /// Adds a task. Blocks while a bounded queue is full.
+    ///
+    /// Fails, handing the payload back, if a task with this id is still known (queued,
+    /// processing, or finished and retained) or if the queue was shut down.
+    fn add_task(&self, id: K, priority: i64, payload: P) -> Result<(), AddError<P>>;
+
+    /// Adds a task without blocking: a full bounded queue gives [`TryAddError::Full`].
+    fn try_add_task(&self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>>;
+
+    /// Adds a task, waiting at most `timeout` for room in a bounded queue.
+    fn add_task_timeout(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        timeout: Duration,
+    ) -> Result<(), AddTimeoutError<P>>;
+
+    /// Claims the best queued task: marks it `Processing` and moves its payload to the caller.
+    ///
+    /// `None` waits until a task arrives or the queue shuts down; `Some(d)` waits at most about
+    /// `d` (a zero timeout still returns a ready task; `Duration::MAX` waits forever). After
+    /// `shutdown()`, queued tasks are still handed out and then [`ClaimError::ShutDown`] is
+    /// returned; after `shutdown_now()`, `ShutDown` at once. No task is handed to two claimers.
+    fn get_next_task(&self, timeout: Option<Duration>) -> Result<Task<K, P>, ClaimError>;
+
+    /// Claims the best queued task without waiting: [`ClaimError::Empty`] if there is none.
+    fn try_get_next_task(&self) -> Result<Task<K, P>, ClaimError>;
+
+    /// The task's status, or `None` if it is unknown (never added, or finished and forgotten).
+    fn get_status(&self, id: &K) -> Option<TaskStatus>;
+
+    /// Marks a `Processing` task `Completed`, whoever claimed it. A worker finishing its own
+    /// claim should prefer [`complete_claim`](Self::complete_claim), which cannot complete a
+    /// later claim of the same id.
+    fn complete_task(&self, id: &K) -> Result<(), TaskError>;
+
+    /// Marks the claim `token` of `id` `Completed`; refused with [`TaskError::Stale`] if that
+    /// claim is no longer the task's current one.
+    ///
+    /// ```
+    /// use taskq::{TaskError, TaskQueue, ThreadSafeTaskQueue};
+    ///
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.add_task(1u64, 0, ()).unwrap();
+    /// let first = q.try_get_next_task().unwrap();
+    /// q.fail_task(first.clone()).unwrap(); // back in the queue...
+    /// let second = q.try_get_next_task().unwrap(); // ...and claimed again
+    /// assert_eq!(q.complete_claim(&1, first.token()), Err(TaskError::Stale));
+    /// assert_eq!(q.complete_claim(&1, second.token()), Ok(()));
+    /// ```
+    fn complete_claim(&self, id: &K, token: Token) -> Result<(), TaskError>;
+
+    /// Hands a claimed task back unfinished: it goes back in the queue with `attempts + 1`
+    /// (behind tasks of the same priority), or becomes `Failed` once it has failed
+    /// `max_attempts` times. Returns the new status. Fenced by the task's token: a stale task is
+    /// refused ([`TaskError::Stale`]) and changes nothing.
+    fn fail_task(&self, task: Task<K, P>) -> Result<TaskStatus, TaskError>;
+
+    /// Cancels a `Queued` task; returns whether it did (false for unknown ids and other states).
+    fn cancel_task(&self, id: &K) -> bool;
+
+    /// Changes the priority of a `Queued` task, in O(log n). It keeps its place among tasks of
+    /// its new priority by the time it was added.
+    fn update_priority(&self, id: &K, priority: i64) -> Result<(), TaskError>;
+
+    /// Forgets a finished task (`Completed`, `Cancelled` or `Failed`), so that its memory is
+    /// freed and its id may be added again.
+    fn forget_task(&self, id: &K) -> Result<(), TaskError>;
+
+    /// Refuses new tasks and wakes every blocked thread. Queued tasks are still handed out;
+    /// once none is left, claims return [`ClaimError::ShutDown`]. Idempotent.
+    fn shutdown(&self);
+
+    /// Refuses new tasks and claims at once, and returns the queued tasks (best first), which
+    /// are marked `Cancelled`. Tasks being processed stay `Processing`; one that is failed
+    /// afterwards goes back to `Queued` and is returned by the next `shutdown_now()`.
+    fn shutdown_now(&self) -> Vec<Task<K, P>>;
+
+    /// Whether `shutdown()` or `shutdown_now()` was called.
+    fn is_shut_down(&self) -> bool;
+
+    /// The number of queued tasks, in O(1).
+    fn len(&self) -> usize;
+
+    /// Whether no task is queued.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bound on queued tasks, if any.
+    fn capacity(&self) -> Option<usize>;
+
+    /// Counts per status, and lifetime totals.
+    fn stats(&self) -> Stats;
+
+    /// Every task the queue knows: queued ones (with a clone of their payload) in the order they
+    /// would be handed out, the ones being processed (without payload: it is with the claimer),
+    /// and the finished ones still retained. With the `serde` feature it serializes;
+    /// [`Builder::restore`](crate::Builder::restore) rebuilds a queue from it.
+    fn snapshot(&self) -> Snapshot<K, P>
+    where
+        P: Clone;
+
+    /// Claims a task inside a [`ClaimGuard`], which hands it back (as a failed attempt) if it is
+    /// dropped without [`complete`](ClaimGuard::complete) or [`fail`](ClaimGuard::fail). Works on
+    /// `&dyn TaskQueue` too; for a guard that can move into a `'static` thread, see
+    /// [`Queue::claim_owned`](crate::Queue::claim_owned).
+    ///
+    /// ```
+    /// use taskq::{TaskQueue, TaskStatus, ThreadSafeTaskQueue};
+    ///
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.add_task(1u64, 0, "job").unwrap();
+    /// let dyn_q: &dyn TaskQueue<u64, &str> = &q;
+    /// {
+    ///     let _guard = dyn_q.claim(None).unwrap();
+    ///     // the worker panics or returns early: the guard is dropped
+    /// }
+    /// assert_eq!(q.get_status(&1), Some(TaskStatus::Queued));
+    /// let guard = q.claim(None).unwrap();
+    /// assert_eq!(guard.attempts, 1);
+    /// guard.complete().unwrap();
+    /// ```
+    fn claim(&self, timeout: Option<Duration>) -> Result<ClaimGuard<'_, K, P>, ClaimError>;
+}
+
+/// The contract for a task store that can fail or lives elsewhere (a database, another
+/// process): every operation is fallible, a claim is a lease fenced by a [`Token`], and every
+/// operation on a lease is refused once the lease is stale (its task was finished, re-added, or
+/// claimed again since), so a task is never completed twice nor overwritten after it finished.
+///
+/// The worker pool builds on this contract only. The in-memory [`Queue`](crate::Queue)
+/// implements it (leases never expire there: a lease ends when its holder completes, retries or
+/// fails it).
+///
+/// ```
+/// use std::time::Duration;
+/// use taskq::{Backend, BackendError, ErrorKind, TaskStatus, ThreadSafeTaskQueue};
+///
+/// fn work<B: Backend<u64, String>>(backend: &B) -> Result<usize, B::Error> {
+///     let mut done = 0;
+///     while let Some(lease) = backend.lease(Some(Duration::ZERO))? {
+///         if lease.payload.is_empty() {
+///             backend.fail(lease)?; // hopeless: failed for good
+///         } else {
+///             backend.complete(&lease)?;
+///             done += 1;
+///         }
+///     }
+///     Ok(done)
+/// }
+///
+/// let q = ThreadSafeTaskQueue::new();
+/// q.enqueue(1, 5, "resize".to_string()).unwrap();
+/// q.enqueue(2, 1, String::new()).unwrap();
+/// assert_eq!(work(&q), Ok(1));
+/// assert_eq!(q.status(&2), Ok(Some(TaskStatus::Failed)));
+/// assert_eq!(q.enqueue(1, 0, "again".into()).unwrap_err().kind(), ErrorKind::Duplicate);
+/// ```
+pub trait Backend<K, P>: Send + Sync {
+    /// Why an operation failed; [`BackendError::kind`] says what a caller can do about it.
+    type Error: BackendError;
+
+    /// Adds a task (the in-memory queue blocks while it is full).
+    fn enqueue(&self, id: K, priority: i64, payload: P) -> Result<(), Self::Error>;
+
+    /// Leases the best ready task, waiting at most `wait` (`None`: until one is ready). `Ok(None)`
+    /// when the wait ran out; an error of kind [`ErrorKind::ShutDown`] once the store is shut down
+    /// and has nothing left to hand out.
+    fn lease(&self, wait: Option<Duration>) -> Result<Option<Task<K, P>>, Self::Error>;
+
+    /// Confirms that the lease is still held (and, where leases expire, extends it).
+    fn heartbeat(&self, lease: &Task<K, P>) -> Result<(), Self::Error>;
+
+    /// Completes the leased task.
+    fn complete(&self, lease: &Task<K, P>) -> Result<(), Self::Error>;
+
+    /// Puts the leased task back for another attempt (`Queued`), or fails it once it has used up
+    /// its attempts (`Failed`). Returns the new status.
+    fn retry(&self, lease: Task<K, P>) -> Result<TaskStatus, Self::Error>;
+
+    /// Fails the leased task for good, whatever attempts it has left.
+    fn fail(&self, lease: Task<K, P>) -> Result<(), Self::Error>;
+
+    /// The task's status, `None` if it is unknown.
+    fn status(&self, id: &K) -> Result<Option<TaskStatus>, Self::Error>;
+}
+
+/// What kind of failure a [`Backend`] reported, so that generic callers (the worker pool) can
+/// react: stop, drop a stale lease, try again later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The store is shut down (and, for a lease, drained).
+    ShutDown,
+    /// The lease is no longer the task's current claim.
+    Stale,
+    /// No task with this id is known.
+    NotFound,
+    /// A task with this id is already known.
+    Duplicate,
+    /// The task is not in a state the operation applies to.
+    InvalidState,
+    /// The store could not be reached; the operation may succeed if tried again.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+/// An error of a [`Backend`].
+pub trait BackendError: Error + Send + Sync + 'static {
+    /// What kind of failure this is.
+    fn kind(&self) -> ErrorKind;
+}
+
+/// Why the in-memory queue refused a [`Backend`] operation.
+///
+/// ```
+/// use taskq::{Backend, BackendError, ErrorKind, MemoryError, TaskError, ThreadSafeTaskQueue};
+///
+/// let q = ThreadSafeTaskQueue::<u64, ()>::new();
+/// assert_eq!(q.status(&1), Ok(None));
+/// q.enqueue(1, 0, ()).unwrap();
+/// let lease = q.lease(None).unwrap().unwrap();
+/// q.complete(&lease).unwrap();
+/// let err = q.complete(&lease).unwrap_err();
+/// assert_eq!(err, MemoryError::Task(TaskError::InvalidState { current: taskq::TaskStatus::Completed }));
+/// assert_eq!(err.kind(), ErrorKind::InvalidState);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MemoryError {
+    /// A task with this id is still known.
+    Duplicate,
+    /// The queue is shut down (and, for a lease, drained).
+    ShutDown,
+    /// An operation on a task or lease was refused.
+    Task(TaskError),
+}
+
+impl From<TaskError> for MemoryError {
+    fn from(e: TaskError) -> Self {
+        MemoryError::Task(e)
+    }
+}
+
+impl fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemoryError::Duplicate => f.write_str("a task with this id is already known"),
+            MemoryError::ShutDown => f.write_str("the queue is shut down"),
+            MemoryError::Task(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl Error for MemoryError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            MemoryError::Task(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl BackendError for MemoryError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            MemoryError::Duplicate => ErrorKind::Duplicate,
+            MemoryError::ShutDown => ErrorKind::ShutDown,
+            MemoryError::Task(TaskError::NotFound) => ErrorKind::NotFound,
+            MemoryError::Task(TaskError::Stale) => ErrorKind::Stale,
+            MemoryError::Task(_) => ErrorKind::InvalidState,
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The in-memory engine: [`Queue`], one generic type over a waiting strategy, and its one
+//! implementation of both contracts ([`TaskQueue`] and [`Backend`]).
+//!
+//! Layout: `core/` is the single-threaded state machine (index, heap, transitions, retention);
+//! `strategy/` holds the ways of locking it and waking blocked threads; `wait.rs` the blocking
+//! primitives they are built from. Which operation wakes whom is decided here, once, by the
+//! [`Wake`] each write returns; the strategies only carry it out (their modules state how, and
+//! why no wake-up is lost and no task is claimed twice).
+//!
+//! No user code runs under a lock where a panic could leave the core inconsistent: payloads leave
+//! the core by value and are dropped here, after the lock is released (`Leftover`), and the core
+//! calls `K`'s `Clone`, `Hash` and `Eq` before it changes anything (see `core/mod.rs`).
+
+use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) mod core;
+pub(crate) mod strategy;
+mod wait;
+
+use self::core::Core;
+use self::strategy::{Strategy, Waiting, Wake};
+use crate::mutant::mutant;
+use crate::sync::{Clock, Deadline};
+use crate::{
+    AddError, AddTimeoutError, Backend, ClaimError, ClaimGuard, MemoryError, OwnedClaimGuard,
+    Snapshot, Stats, Task, TaskError, TaskQueue, TaskStatus, Token, TryAddError,
+};
+
+/// A concurrent priority task queue in memory, with the waiting strategy `W`
+/// ([`strategy::Mutex`](crate::strategy::Mutex) by default) and the hasher `S` of its task index.
+///
+/// The public names are aliases of this one type:
+/// [`ThreadSafeTaskQueue`](crate::ThreadSafeTaskQueue) (`W` = `Mutex`),
+/// [`RwLockTaskQueue`](crate::RwLockTaskQueue) and [`ChannelTaskQueue`](crate::ChannelTaskQueue).
+/// It implements the rich [`TaskQueue`] contract and the fallible, fenced [`Backend`] contract.
+/// Besides the trait methods, lookups by id accept any borrowed form of the id (`&str` for
+/// `String` ids), as `HashMap` does.
+///
+/// ```
+/// use taskq::{strategy, Queue, TaskQueue, TaskStatus};
+///
+/// let q: Queue<String, &str, strategy::RwLock> = Queue::new();
+/// q.add_task("report-7".to_string(), 3, "render").unwrap();
+/// assert_eq!(q.get_status("report-7"), Some(TaskStatus::Queued)); // no String allocated
+/// assert!(q.cancel_task("report-7"));
+/// ```
+pub struct Queue<K, P, W: Waiting = strategy::Mutex, S = RandomState> {
+    state: W::State<K, P, S>,
+    clock: Clock,
+    strategy: PhantomData<fn() -> W>,
+}
+
+// The core stays consistent when user code panics (see the module comment), and a poisoned lock
+// is not treated as an error; so every strategy may be observed after a caught panic.
+impl<K, P, W: Waiting, S> RefUnwindSafe for Queue<K, P, W, S> {}
+impl<K, P, W: Waiting, S> UnwindSafe for Queue<K, P, W, S> {}
+
+impl<K: Clone + Eq + Hash, P, W: Waiting> Queue<K, P, W> {
+    /// An unbounded queue with the default options.
+    ///
+    /// ```
+    /// let q = taskq::ThreadSafeTaskQueue::<u64, String>::new();
+    /// assert!(taskq::TaskQueue::is_empty(&q));
+    /// ```
+    pub fn new() -> Self {
+        Self::from_core(
+            Core::new(Default::default(), RandomState::new()),
+            Clock::system(),
+        )
+    }
+
+    /// A [`Builder`](crate::Builder) for this strategy.
+    ///
+    /// ```
+    /// use taskq::{ChannelTaskQueue, TaskQueue};
+    /// let q = ChannelTaskQueue::<u64, ()>::builder().capacity(8).build().unwrap();
+    /// assert_eq!(q.capacity(), Some(8));
+    /// ```
+    pub fn builder() -> crate::Builder<Self> {
+        crate::Builder::new()
+    }
+}
+
+impl<K: Clone + Eq + Hash, P, W: Waiting> Default for Queue<K, P, W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, P, W: Waiting, S> Queue<K, P, W, S> {
+    pub(crate) fn from_core(core: Core<K, P, S>, clock: Clock) -> Self {
+        Queue {
+            state: W::State::new(core),
+            clock,
+            strategy: PhantomData,
+        }
+    }
+}
+
+impl<K, P, W, S> Queue<K, P, W, S>
+where
+    K: Clone + Eq + Hash,
+    W: Waiting,
+    S: BuildHasher,
+{
+    /// The clock the queue measures timeouts on.
+    ///
+    /// ```
+    /// let q = taskq::ThreadSafeTaskQueue::<u64, ()>::new();
+    /// assert!(q.clock().now() <= std::time::Instant::now());
+    /// ```
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// [`TaskQueue::get_status`] with any borrowed form of the id.
+    ///
+    /// ```
+    /// use taskq::{TaskStatus, ThreadSafeTaskQueue};
+    /// let q = ThreadSafeTaskQueue::new();
+    /// taskq::TaskQueue::add_task(&q, "a".to_string(), 0, ()).unwrap();
+    /// assert_eq!(q.get_status("a"), Some(TaskStatus::Queued));
+    /// ```
+    pub fn get_status<Q: Hash + Eq + ?Sized>(&self, id: &Q) -> Option<TaskStatus>
+    where
+        K: Borrow<Q>,
+    {
+        self.state.read(|core| core.status(id))
+    }
+
+    /// [`TaskQueue::complete_task`] with any borrowed form of the id.
+    ///
+    /// ```
+    /// use taskq::{TaskQueue, ThreadSafeTaskQueue};
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.add_task("a".to_string(), 0, ()).unwrap();
+    /// q.try_get_next_task().unwrap();
+    /// assert_eq!(q.complete_task("a"), Ok(()));
+    /// ```
+    pub fn complete_task<Q: Hash + Eq + ?Sized>(&self, id: &Q) -> Result<(), TaskError>
+    where
+        K: Borrow<Q>,
+    {
+        self.state.write(|core| (core.complete(id), Wake::Nobody))
+    }
+
+    /// [`TaskQueue::cancel_task`] with any borrowed form of the id.
+    ///
+    /// ```
+    /// use taskq::{TaskQueue, ThreadSafeTaskQueue};
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.add_task("a".to_string(), 0, ()).unwrap();
+    /// assert!(q.cancel_task("a"));
+    /// ```
+    pub fn cancel_task<Q: Hash + Eq + ?Sized>(&self, id: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        let payload = self.state.write(|core| {
+            let payload = core.cancel(id);
+            let wake = if payload.is_some() {
+                Wake::Producer
+            } else {
+                Wake::Nobody
+            };
+            (payload, mutant!(CancelSkipsWake => Wake::Nobody, else wake))
+        });
+        // Dropped here, after the lock is released: a panicking `Drop` cannot hurt the queue.
+        payload.is_some()
+    }
+
+    /// [`TaskQueue::update_priority`] with any borrowed form of the id.
+    ///
+    /// ```
+    /// use taskq::{TaskQueue, ThreadSafeTaskQueue};
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.add_task("a".to_string(), 0, ()).unwrap();
+    /// assert_eq!(q.update_priority("a", 9), Ok(()));
+    /// ```
+    pub fn update_priority<Q: Hash + Eq + ?Sized>(
+        &self,
+        id: &Q,
+        priority: i64,
+    ) -> Result<(), TaskError>
+    where
+        K: Borrow<Q>,
+    {
+        self.state
+            .write(|core| (core.update_priority(id, priority), Wake::Nobody))
+    }
+
+    /// [`TaskQueue::forget_task`] with any borrowed form of the id.
+    ///
+    /// ```
+    /// use taskq::{TaskQueue, ThreadSafeTaskQueue};
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.add_task("a".to_string(), 0, ()).unwrap();
+    /// q.cancel_task("a");
+    /// assert_eq!(q.forget_task("a"), Ok(()));
+    /// ```
+    pub fn forget_task<Q: Hash + Eq + ?Sized>(&self, id: &Q) -> Result<(), TaskError>
+    where
+        K: Borrow<Q>,
+    {
+        self.state.write(|core| (core.forget(id), Wake::Nobody))
+    }
+
+    /// Checks the queue's internal invariants (task index, heap order, payloads and counts
+    /// agree); `Err` describes the first inconsistency found. For tests and model checks: it
+    /// takes the lock exclusively and walks every record.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.state
+            .write(|core| (core.check_invariants(), Wake::Nobody))
+    }
+
+    fn fail_with(&self, task: Task<K, P>, retry: bool) -> Result<TaskStatus, TaskError> {
+        let (result, leftover) = self.state.write(|core| {
+            let (result, leftover) = core.fail(task, retry);
+            let wake = if result == Ok(TaskStatus::Queued) {
+                Wake::Claimer
+            } else {
+                Wake::Nobody
+            };
+            (
+                (result, leftover),
+                mutant!(FailSkipsWake => Wake::Nobody, else wake),
+            )
+        });
+        drop(leftover);
+        result
+    }
+}
+
+impl<K, P, W, S> Queue<K, P, W, S>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    P: Send + 'static,
+    W: Waiting,
+    S: BuildHasher + Send + Sync + 'static,
+    W::State<K, P, S>: Send + Sync,
+{
+    /// Claims a task inside an [`OwnedClaimGuard`], which holds a clone of the `Arc` and so can
+    /// move into a `'static` thread; see [`TaskQueue::claim`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskq::{TaskQueue, ThreadSafeTaskQueue};
+    ///
+    /// let q = Arc::new(ThreadSafeTaskQueue::new());
+    /// q.add_task(1u64, 0, "job").unwrap();
+    /// let guard = q.claim_owned(None).unwrap();
+    /// std::thread::spawn(move || guard.complete().unwrap()).join().unwrap();
+    /// assert_eq!(q.stats().total_completed, 1);
+    /// ```
+    pub fn claim_owned(
+        self: &Arc<Self>,
+        timeout: Option<Duration>,
+    ) -> Result<OwnedClaimGuard<K, P>, ClaimError> {
+        OwnedClaimGuard::claim(Arc::clone(self) as Arc<dyn TaskQueue<K, P>>, timeout)
+    }
+}
+
+impl<K, P, W, S> TaskQueue<K, P> for Queue<K, P, W, S>
+where
+    K: Clone + Eq + Hash + Send + Sync,
+    P: Send,
+    W: Waiting,
+    S: BuildHasher + Send + Sync,
+    W::State<K, P, S>: Send + Sync,
+{
+    fn add_task(&self, id: K, priority: i64, payload: P) -> Result<(), AddError<P>> {
+        self.state
+            .add_until(id, priority, payload, Deadline::Never)
+            .map_err(TryAddError::into_untimed)
+    }
+
+    fn try_add_task(&self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>> {
+        self.state.add_until(id, priority, payload, Deadline::Now)
+    }
+
+    fn add_task_timeout(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        timeout: Duration,
+    ) -> Result<(), AddTimeoutError<P>> {
+        let deadline = Deadline::after(Some(timeout), &self.clock);
+        self.state
+            .add_until(id, priority, payload, deadline)
+            .map_err(TryAddError::into_timed)
+    }
+
+    fn get_next_task(&self, timeout: Option<Duration>) -> Result<Task<K, P>, ClaimError> {
+        self.state
+            .claim_until(Deadline::after(timeout, &self.clock))
+    }
+
+    fn try_get_next_task(&self) -> Result<Task<K, P>, ClaimError> {
+        self.state.claim_until(Deadline::Now).map_err(|e| match e {
+            ClaimError::Timeout => ClaimError::Empty,
+            other => other,
+        })
+    }
+
+    fn get_status(&self, id: &K) -> Option<TaskStatus> {
+        Queue::get_status(self, id)
+    }
+
+    fn complete_task(&self, id: &K) -> Result<(), TaskError> {
+        Queue::complete_task(self, id)
+    }
+
+    fn complete_claim(&self, id: &K, token: Token) -> Result<(), TaskError> {
+        self.state
+            .write(|core| (core.complete_claim(id, token), Wake::Nobody))
+    }
+
+    fn fail_task(&self, task: Task<K, P>) -> Result<TaskStatus, TaskError> {
+        self.fail_with(task, true)
+    }
+
+    fn cancel_task(&self, id: &K) -> bool {
+        Queue::cancel_task(self, id)
+    }
+
+    fn update_priority(&self, id: &K, priority: i64) -> Result<(), TaskError> {
+        Queue::update_priority(self, id, priority)
+    }
+
+    fn forget_task(&self, id: &K) -> Result<(), TaskError> {
+        Queue::forget_task(self, id)
+    }
+
+    fn shutdown(&self) {
+        self.state.write(|core| {
+            core.shutdown();
+            ((), Wake::Everyone)
+        })
+    }
+
+    fn shutdown_now(&self) -> Vec<Task<K, P>> {
+        self.state
+            .write(|core| (core.shutdown_now(), Wake::Everyone))
+    }
+
+    fn is_shut_down(&self) -> bool {
+        self.state.read(|core| core.is_shut_down())
+    }
+
+    fn len(&self) -> usize {
+        self.state.len()
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        self.state.read(|core| core.capacity())
+    }
+
+    fn stats(&self) -> Stats {
+        self.state.read(|core| core.stats())
+    }
+
+    fn snapshot(&self) -> Snapshot<K, P>
+    where
+        P: Clone,
+    {
+        self.state.write(|core| (core.snapshot(), Wake::Nobody))
+    }
+
+    fn claim(&self, timeout: Option<Duration>) -> Result<ClaimGuard<'_, K, P>, ClaimError> {
+        ClaimGuard::claim(self, timeout)
+    }
+}
+
+impl<K, P, W, S> Backend<K, P> for Queue<K, P, W, S>
+where
+    K: Clone + Eq + Hash + Send + Sync,
+    P: Send,
+    W: Waiting,
+    S: BuildHasher + Send + Sync,
+    W::State<K, P, S>: Send + Sync,
+{
+    type Error = MemoryError;
+
+    fn enqueue(&self, id: K, priority: i64, payload: P) -> Result<(), MemoryError> {
+        self.add_task(id, priority, payload).map_err(|e| match e {
+            AddError::Duplicate(_) => MemoryError::Duplicate,
+            AddError::ShutDown(_) => MemoryError::ShutDown,
+        })
+    }
+
+    fn lease(&self, wait: Option<Duration>) -> Result<Option<Task<K, P>>, MemoryError> {
+        match self.get_next_task(wait) {
+            Ok(task) => Ok(Some(task)),
+            Err(ClaimError::Timeout | ClaimError::Empty) => Ok(None),
+            Err(_) => Err(MemoryError::ShutDown),
+        }
+    }
+
+    fn heartbeat(&self, task: &Task<K, P>) -> Result<(), MemoryError> {
+        let (id, token) = (&task.id, task.token);
+        Ok(self.state.read(|core| core.check_claim(id, token))?)
+    }
+
+    fn complete(&self, task: &Task<K, P>) -> Result<(), MemoryError> {
+        Ok(self.complete_claim(&task.id, task.token)?)
+    }
+
+    fn retry(&self, task: Task<K, P>) -> Result<TaskStatus, MemoryError> {
+        Ok(self.fail_with(task, true)?)
+    }
+
+    fn fail(&self, task: Task<K, P>) -> Result<(), MemoryError> {
+        self.fail_with(task, false)?;
+        Ok(())
+    }
+
+    fn status(&self, id: &K) -> Result<Option<TaskStatus>, MemoryError> {
+        Ok(Queue::get_status(self, id))
+    }
+}
+
+/// Prints the strategy and the lock-free counters only: no lock is taken and no task (nor its
+/// payload) is formatted.
+impl<K, P, W: Waiting, S> fmt::Debug for Queue<K, P, W, S>
+where
+    W::State<K, P, S>: Strategy<K, P, S>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("strategy", &W::NAME)
+            .field("len", &self.state.len())
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,322 @@
+//! The waiting strategies: how a [`Core`] is locked and how blocked threads are woken.
+//!
+//! A strategy guards a core and wakes blocked threads; nothing else. It supplies a read and a
+//! write critical section and the two blocking loops (claim, bounded add). Which operation wakes
+//! whom is decided once, in `memory/mod.rs`, by the [`Wake`] each write returns.
+//!
+//! - [`Mutex`]: one mutex; claimers and producers sleep on a condvar each ([`Locked`] with
+//!   [`mutex::Condvars`]).
+//! - [`Channel`]: one mutex; a claimer that finds the queue empty waits on a channel of its own
+//!   and the next write hands it a task ([`Locked`] with [`channel::HandOff`]).
+//! - [`RwLock`]: a read-write lock; blocked threads wait on event counts.
+//!
+//! Invariants of [`Locked`], shared by `Mutex` and `Channel`:
+//! - One mutex guards [`State`]: the core, the count of blocked producers and the claimers'
+//!   waiting state. Every read and write of the core happens under it, so each operation is atomic
+//!   (linearizable at its critical section), and a claim chooses a task and marks it `Processing`
+//!   in one critical section: no task can be claimed twice.
+//! - A producer blocked on a full queue increments `producers_waiting` and sleeps on `not_full` in
+//!   one critical section (the condvar releases the lock atomically). Every write that makes room
+//!   runs after it, sees the count under the same lock and notifies after unlocking; the woken
+//!   thread re-checks before it gives up. So no wake-up is lost, and none is sent when nobody waits.
+//!   Claimers follow the same rule through their [`Claimers`] implementation.
+//! - `queued` mirrors the core's queued count, stored under the lock by every write (in
+//!   `release`). It serves `len()` without the lock and tells a claimer that found the queue
+//!   empty when to stop spinning; it never decides anything: the claimer re-locks and claims.
+
+// Internal types, unnameable outside the crate; `Queue`'s `Debug` prints what users need.
+#![allow(missing_debug_implementations)]
+
+use std::hash::{BuildHasher, Hash};
+
+pub(crate) mod channel;
+pub(crate) mod mutex;
+pub(crate) mod rwlock;
+
+pub use channel::Channel;
+pub use mutex::Mutex;
+pub use rwlock::RwLock;
+
+use crate::memory::core::Core;
+use crate::memory::wait::QueuedCount;
+use crate::mutant::mutant;
+use crate::sync::{self, Condvar, Deadline, MutexGuard};
+use crate::{ClaimError, Task, TryAddError};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Mutex {}
+    impl Sealed for super::RwLock {}
+    impl Sealed for super::Channel {}
+}
+
+/// A waiting strategy: the type parameter `W` of [`Queue`](crate::Queue) that says how the
+/// queue's state is locked and how blocked threads are woken. Sealed: the strategies are
+/// [`Mutex`], [`RwLock`] and [`Channel`]; all obey the same contract.
+///
+/// ```
+/// use taskq::{strategy, Queue, TaskQueue};
+///
+/// fn describe<W: strategy::Waiting>(q: &Queue<u64, (), W>) -> String {
+///     format!("{} queue with {} task(s)", W::NAME, q.len())
+/// }
+/// let q: Queue<u64, (), strategy::Channel> = Queue::new();
+/// assert_eq!(describe(&q), "channel queue with 0 task(s)");
+/// ```
+pub trait Waiting: sealed::Sealed + Send + Sync + 'static {
+    /// The strategy's short name (`"mutex"`, `"rwlock"`, `"channel"`).
+    const NAME: &'static str;
+    /// The locked state of a queue with this strategy.
+    #[doc(hidden)]
+    type State<K, P, S>: Strategy<K, P, S>;
+}
+
+/// What a strategy provides to the one implementation of the contract in `memory/mod.rs`.
+pub trait Strategy<K, P, S> {
+    /// Wraps a core.
+    fn new(core: Core<K, P, S>) -> Self;
+
+    /// Runs `f` with shared access to the core.
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P, S>) -> R) -> R;
+
+    /// Runs `f` with exclusive access to the core, unlocks, then wakes whom `f` says.
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher;
+
+    /// The number of queued tasks, without taking the lock.
+    fn len(&self) -> usize;
+
+    /// Adds a task, waiting for room until `deadline`; `Full` means it gave up.
+    fn add_until(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        deadline: Deadline<'_>,
+    ) -> Result<(), TryAddError<P>>
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher;
+
+    /// Claims a task, waiting until `deadline`; `Timeout` means it gave up (never `Empty`).
+    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError>
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher;
+}
+
+/// Who may now make progress after a write to the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Nothing a blocked thread waits for has changed.
+    Nobody,
+    /// A task became claimable: wake one blocked claimer.
+    Claimer,
+    /// Room appeared in a bounded queue: wake one blocked producer.
+    Producer,
+    /// The queue shut down: wake every blocked thread.
+    Everyone,
+}
+
+impl Wake {
+    /// Whom an add wakes: a claimer if it queued a task. If it was refused (a duplicate id, say)
+    /// while the queue has room, the next blocked producer: this one may have been woken for that
+    /// room, and must pass the wake-up on rather than leave the others asleep next to free room.
+    pub(crate) fn after_add<K, P, S, Q>(
+        result: &Result<(), TryAddError<Q>>,
+        core: &Core<K, P, S>,
+    ) -> Wake {
+        match result {
+            Ok(()) => Wake::Claimer,
+            Err(_) if !core.is_full() => {
+                mutant!(RefusedAddKeepsWake => Wake::Nobody, else Wake::Producer)
+            }
+            Err(_) => Wake::Nobody,
+        }
+    }
+}
+
+/// The state behind [`Locked`]'s mutex.
+pub struct State<K, P, S, W> {
+    pub(crate) core: Core<K, P, S>,
+    producers_waiting: usize,
+    /// The claimers' own waiting state (a count, or a FIFO of hand-off channels).
+    pub(crate) claimers: W,
+}
+
+/// How blocked claimers wait and are woken in a [`Locked`] queue.
+pub trait Claimers<K, P>: Sized {
+    /// The claimers' state under the lock.
+    type Waiting: Default;
+
+    /// A fresh instance.
+    fn new() -> Self;
+
+    /// Called under the lock at the end of every write: may hand queued tasks to waiting
+    /// claimers. Returns how many tasks left the queue that way (each made room).
+    fn settle<S>(state: &mut State<K, P, S, Self::Waiting>) -> usize
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher;
+
+    /// Whether some claimer sleeps and needs a notification (read under the lock).
+    fn sleeping(waiting: &Self::Waiting) -> bool;
+
+    /// After unlocking: wakes claimers as `wake` says, if `sleeping` said some sleep.
+    fn notify(&self, wake: Wake, sleeping: bool);
+
+    /// The queue is empty and the deadline has not passed: sleeps, releasing the lock. Returns
+    /// the lock to try again with, or the claim's result.
+    fn sleep<'a, S>(
+        queue: &'a Locked<K, P, S, Self>,
+        guard: MutexGuard<'a, State<K, P, S, Self::Waiting>>,
+        deadline: Deadline<'_>,
+    ) -> Slept<'a, K, P, S, Self::Waiting>
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher;
+}
+
+/// What [`Claimers::sleep`] came back with.
+pub enum Slept<'a, K, P, S, W> {
+    /// Woken (or timed out): check the queue again under this guard.
+    Retry(MutexGuard<'a, State<K, P, S, W>>),
+    /// The claim is decided.
+    Done(Result<Task<K, P>, ClaimError>),
+}
+
+/// The core behind one mutex, producers on a condvar, claimers as `C` says.
+pub struct Locked<K, P, S, C: Claimers<K, P>> {
+    state: sync::Mutex<State<K, P, S, C::Waiting>>,
+    queued: QueuedCount,
+    not_full: Condvar,
+    pub(crate) claimers: C,
+}
+
+impl<K, P, S, C: Claimers<K, P>> Locked<K, P, S, C> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<K, P, S, C::Waiting>> {
+        self.state.lock()
+    }
+
+    /// Serves waiting claimers, publishes the queued count, unlocks, then wakes whom `wake`
+    /// names (if they sleep), plus one producer per task handed to a waiting claimer: such a
+    /// task left the queue like a claim does, so it made room.
+    fn release(&self, mut state: MutexGuard<'_, State<K, P, S, C::Waiting>>, wake: Wake)
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher,
+    {
+        let handed = C::settle(&mut state);
+        let handed = mutant!(ChannelHandOffSkipsProducerWake => 0, else handed);
+        self.queued.publish(state.core.len());
+        let claimers = C::sleeping(&state.claimers);
+        let producers = state.producers_waiting > 0;
+        drop(state);
+        self.claimers.notify(wake, claimers);
+        if producers {
+            match wake {
+                Wake::Everyone => self.not_full.notify_all(),
+                Wake::Producer => self.not_full.notify_one(),
+                _ => {}
+            }
+            if wake != Wake::Everyone {
+                for _ in 0..handed {
+                    self.not_full.notify_one();
+                }
+            }
+        }
+    }
+}
+
+impl<K, P, S, C: Claimers<K, P>> Strategy<K, P, S> for Locked<K, P, S, C> {
+    fn new(core: Core<K, P, S>) -> Self {
+        Locked {
+            queued: QueuedCount::new(core.len()),
+            state: sync::Mutex::new(State {
+                core,
+                producers_waiting: 0,
+                claimers: C::Waiting::default(),
+            }),
+            not_full: Condvar::new(),
+            claimers: C::new(),
+        }
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P, S>) -> R) -> R {
+        f(&self.state.lock().core)
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher,
+    {
+        let mut state = self.state.lock();
+        let (result, wake) = f(&mut state.core);
+        self.release(state, wake);
+        result
+    }
+
+    fn len(&self) -> usize {
+        self.queued.get()
+    }
+
+    fn add_until(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        deadline: Deadline<'_>,
+    ) -> Result<(), TryAddError<P>>
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher,
+    {
+        let mut state = self.state.lock();
+        while state.core.add_would_block(&id) && !deadline.expired() {
+            state = deadline.wait_counted(&self.not_full, state, |s| &mut s.producers_waiting);
+        }
+        let result = state.core.add(id, priority, payload);
+        mutant!(ChannelAddSkipsSettle => { drop(state); return result; });
+        let wake = Wake::after_add(&result, &state.core);
+        let wake = mutant!(AddSkipsNotify => Wake::Nobody, else wake);
+        self.release(state, wake);
+        result
+    }
+
+    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError>
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher,
+    {
+        let mut state = self.state.lock();
+        let mut spun = false;
+        loop {
+            match state.core.best() {
+                Ok(slot) => {
+                    mutant!(SplitClaim => { drop(state); state = self.state.lock(); });
+                    let task = state.core.take(slot);
+                    let wake =
+                        mutant!(ClaimSkipsProducerNotify => Wake::Nobody, else Wake::Producer);
+                    self.release(state, wake);
+                    return Ok(task);
+                }
+                Err(ClaimError::Empty) if deadline.expired() => return Err(ClaimError::Timeout),
+                Err(ClaimError::Empty) if !spun => {
+                    // Before sleeping, spin briefly outside the lock for a task to arrive.
+                    spun = true;
+                    drop(state);
+                    self.queued.spin_until_queued();
+                    state = self.state.lock();
+                }
+                Err(ClaimError::Empty) => match C::sleep(self, state, deadline) {
+                    Slept::Retry(guard) => state = guard,
+                    Slept::Done(result) => return result,
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

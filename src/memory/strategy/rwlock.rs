@@ -1,0 +1,167 @@
+//! The [`RwLock`] strategy: the core behind a read-write lock; blocked threads wait on event
+//! counts.
+//!
+//! Invariants:
+//! - One read-write lock guards the core. Writes (add, claim, complete, ...) take it exclusively,
+//!   so each is atomic and a claimed task is `Processing` before anyone else can look: no double
+//!   claim. Reads (`get_status`, `stats`) take it shared and run in parallel with each other.
+//! - A read-write lock has no condvar, so blocked claimers and producers wait on a [`Signal`]
+//!   each (see `memory/wait.rs` for why its wake-ups cannot be lost): a thread registers, then
+//!   checks under the lock once more before it sleeps; every write that makes a task claimable (or
+//!   room) notifies *after* releasing the lock. A woken thread always tries again before it gives
+//!   up.
+//! - `len()` takes no lock at all: `queued` mirrors `core.len()` and is stored by every writer
+//!   before it releases the write lock.
+
+// Internal types, unnameable outside the crate; `Queue`'s `Debug` prints what users need.
+#![allow(missing_debug_implementations)]
+
+use std::hash::{BuildHasher, Hash};
+
+use super::{Strategy, Wake};
+use crate::memory::core::Core;
+use crate::memory::wait::{QueuedCount, Signal};
+use crate::mutant::mutant;
+use crate::sync::{self, Deadline, RwLockWriteGuard};
+use crate::{ClaimError, Task, TryAddError};
+
+/// A read-write lock: status queries and `stats()` run concurrently with each other, and only
+/// writers exclude each other. Its public name is [`RwLockTaskQueue`](crate::RwLockTaskQueue).
+#[derive(Debug)]
+pub enum RwLock {}
+
+impl super::Waiting for RwLock {
+    const NAME: &'static str = "rwlock";
+    type State<K, P, S> = Guarded<K, P, S>;
+}
+
+/// The core behind a read-write lock, with an event count for each side that may block.
+pub struct Guarded<K, P, S> {
+    core: sync::RwLock<Core<K, P, S>>,
+    queued: QueuedCount,
+    claimers: Signal,
+    producers: Signal,
+}
+
+impl<K, P, S> Guarded<K, P, S> {
+    /// Publishes the queued count for `len()`, then releases the write lock.
+    fn unlock(&self, core: RwLockWriteGuard<'_, Core<K, P, S>>) {
+        self.queued.publish(core.len());
+        drop(core);
+    }
+
+    fn wake(&self, wake: Wake) {
+        match wake {
+            Wake::Nobody => {}
+            Wake::Claimer => self.claimers.notify_one(),
+            Wake::Producer => self.producers.notify_one(),
+            Wake::Everyone => {
+                self.claimers.notify_all();
+                self.producers.notify_all();
+            }
+        }
+    }
+}
+
+impl<K, P, S> Strategy<K, P, S> for Guarded<K, P, S> {
+    fn new(core: Core<K, P, S>) -> Self {
+        Guarded {
+            queued: QueuedCount::new(core.len()),
+            core: sync::RwLock::new(core),
+            claimers: Signal::new(),
+            producers: Signal::new(),
+        }
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Core<K, P, S>) -> R) -> R {
+        f(&self.core.read())
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher,
+    {
+        let mut core = self.core.write();
+        let (result, wake) = f(&mut core);
+        self.unlock(core);
+        self.wake(wake);
+        result
+    }
+
+    fn len(&self) -> usize {
+        self.queued.get()
+    }
+
+    fn add_until(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        deadline: Deadline<'_>,
+    ) -> Result<(), TryAddError<P>>
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher,
+    {
+        // The first try goes without registering; a thread registers, then tries once more,
+        // before it sleeps.
+        let mut ticket = None;
+        loop {
+            let mut core = self.core.write();
+            if core.add_would_block(&id) && !deadline.expired() {
+                drop(core);
+                match ticket.take() {
+                    None => ticket = Some(self.producers.prepare()),
+                    Some(ticket) => self.producers.wait(ticket, deadline),
+                }
+                continue;
+            }
+            mutant!(RwLockWakeBeforeWrite => { drop(core); self.wake(Wake::Claimer); core = self.core.write(); });
+            let result = core.add(id, priority, payload);
+            let wake = Wake::after_add(&result, &core);
+            let wake = mutant!(RwLockWakeBeforeWrite => Wake::Nobody, else wake);
+            self.unlock(core);
+            if let Some(ticket) = ticket {
+                self.producers.cancel(ticket);
+            }
+            self.wake(wake);
+            return result;
+        }
+    }
+
+    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError>
+    where
+        K: Clone + Eq + Hash,
+        S: BuildHasher,
+    {
+        let mut ticket = None;
+        loop {
+            let mut core = self.core.write();
+            let result = core.pop();
+            self.unlock(core);
+            if matches!(result, Err(ClaimError::Empty)) && !deadline.expired() {
+                match ticket.take() {
+                    // Spin briefly outside the lock before registering to sleep.
+                    None if self.queued.spin_until_queued() => {}
+                    None => {
+                        ticket = Some(self.claimers.prepare());
+                        mutant!(RwLockRegisterAfterCheck => { self.claimers.wait(ticket.take().expect("just registered"), deadline); });
+                    }
+                    Some(ticket) => self.claimers.wait(ticket, deadline),
+                }
+                continue;
+            }
+            if let Some(ticket) = ticket {
+                self.claimers.cancel(ticket);
+            }
+            if result.is_ok() {
+                self.wake(mutant!(RwLockClaimWakesWrongSide => Wake::Claimer, else Wake::Producer));
+            }
+            return result.map_err(|e| match e {
+                ClaimError::Empty => ClaimError::Timeout,
+                e => e,
+            });
+        }
+    }
+}

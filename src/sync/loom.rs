@@ -1,0 +1,61 @@
+//! The facade under `--cfg taskq_loom`: loom's locks, condvar, atomics and `Arc`, so that the
+//! model checks explore the interleavings of the real strategies. A poisoned lock means a model
+//! already failed, so unwrapping is right. loom does not model time: a timed wait is an untimed
+//! one (and [`Deadline`](super::Deadline) never lets a timed operation reach it).
+
+use std::time::Duration;
+
+pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::{Arc, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+
+#[derive(Debug)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex(loom::sync::Mutex::new(value))
+    }
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+
+impl<T> RwLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        RwLock(loom::sync::RwLock::new(value))
+    }
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+        self.0.read().unwrap()
+    }
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+        self.0.write().unwrap()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Condvar(loom::sync::Condvar);
+
+impl Condvar {
+    pub(crate) fn new() -> Self {
+        Condvar(loom::sync::Condvar::new())
+    }
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.0.wait(guard).unwrap()
+    }
+    pub(crate) fn wait_for<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        _left: Duration,
+    ) -> MutexGuard<'a, T> {
+        self.0.wait(guard).unwrap()
+    }
+    pub(crate) fn notify_one(&self) {
+        self.0.notify_one();
+    }
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
