@@ -94,7 +94,13 @@ impl<Q> Builder<Q> {
     }
 }
 
-impl<K: Clone + Eq + Hash, P, W: Waiting, S0> Builder<Queue<K, P, W, S0>> {
+impl<K, P, W, S0> Builder<Queue<K, P, W, S0>>
+where
+    K: Clone + Eq + Hash + Send + Sync,
+    P: Send,
+    W: Waiting,
+    S0: Send + Sync,
+{
     /// Builds the queue.
     pub fn build(self) -> Result<Queue<K, P, W>, BuildError> {
         self.build_with_hasher(Default::default())
@@ -104,7 +110,7 @@ impl<K: Clone + Eq + Hash, P, W: Waiting, S0> Builder<Queue<K, P, W, S0>> {
     /// [`RandomState`](std::collections::hash_map::RandomState) (SipHash, which resists hash
     /// flooding). A fast hasher makes every operation cheaper; use one only where ids cannot be
     /// chosen by an adversary. See `benches/README.md` for the measured gain.
-    pub fn build_with_hasher<S: BuildHasher>(
+    pub fn build_with_hasher<S: BuildHasher + Send + Sync>(
         self,
         hasher: S,
     ) -> Result<Queue<K, P, W, S>, BuildError> {
@@ -121,7 +127,7 @@ impl<K: Clone + Eq + Hash, P, W: Waiting, S0> Builder<Queue<K, P, W, S0>> {
 
     /// [`restore`](Self::restore) with `hasher` for the task index, as in
     /// [`build_with_hasher`](Self::build_with_hasher).
-    pub fn restore_with_hasher<S: BuildHasher>(
+    pub fn restore_with_hasher<S: BuildHasher + Send + Sync>(
         self,
         hasher: S,
         snapshot: Snapshot<K, P>,

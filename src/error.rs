@@ -72,7 +72,7 @@ payload_error! {
     /// ```
     /// use taskq::{TaskQueue, ThreadSafeTaskQueue, TryAddError};
     ///
-    /// let q = ThreadSafeTaskQueue::builder().capacity(1).build();
+    /// let q = ThreadSafeTaskQueue::builder().capacity(1).build().unwrap();
     /// q.try_add_task(1u64, 0, 'a').unwrap();
     /// assert_eq!(q.try_add_task(2, 0, 'b'), Err(TryAddError::Full('b')));
     /// ```
@@ -94,7 +94,7 @@ payload_error! {
     /// use std::time::Duration;
     /// use taskq::{AddTimeoutError, TaskQueue, ThreadSafeTaskQueue};
     ///
-    /// let q = ThreadSafeTaskQueue::builder().capacity(1).build();
+    /// let q = ThreadSafeTaskQueue::builder().capacity(1).build().unwrap();
     /// q.add_task(1u64, 0, 'a').unwrap();
     /// let err = q.add_task_timeout(2, 0, 'b', Duration::from_millis(5)).unwrap_err();
     /// assert_eq!(err, AddTimeoutError::Timeout('b'));

@@ -136,8 +136,9 @@ impl<R: QueueRef<K, P>, K, P> Guard<R, K, P> {
     /// let q = ThreadSafeTaskQueue::new();
     /// q.add_task(1u64, 0, Box::new(|| 6 * 7) as Box<dyn FnOnce() -> i32 + Send>).unwrap();
     /// let task = q.claim(None).unwrap().into_task();
-    /// assert_eq!((task.payload)(), 42);
-    /// q.complete_claim(&task.id, task.token()).unwrap();
+    /// let (id, token) = (task.id, task.token());
+    /// assert_eq!((task.payload)(), 42); // the job runs once: it is the worker's now
+    /// q.complete_claim(&id, token).unwrap();
     /// ```
     pub fn into_task(mut self) -> Task<K, P> {
         self.take()

@@ -76,8 +76,6 @@ mod imp {
         RefusedAddKeepsWake,
         /// A failed task put back in the queue wakes no blocked claimer.
         FailSkipsWake,
-        /// A claim guard is fenced by id only: a stale guard fails a later claim of the same id.
-        GuardIgnoresToken,
     }
 
     /// Whether `TASKQ_MUTANT` names `mutant`. Panics on an unknown name.

@@ -36,6 +36,27 @@ pub struct Task<K, P> {
 }
 
 impl<K, P> Task<K, P> {
+    /// A task that is not claimed (attempts 0, no token): for building a [`Snapshot`] by hand.
+    ///
+    /// ```
+    /// use taskq::{Snapshot, TaskQueue, ThreadSafeTaskQueue};
+    /// let mut snapshot = Snapshot::default();
+    /// snapshot.queued.push(taskq::Task::new(1u64, 5, "job"));
+    /// let q = ThreadSafeTaskQueue::builder().restore(snapshot).unwrap();
+    /// assert_eq!(q.try_get_next_task().unwrap().payload, "job");
+    /// ```
+    ///
+    /// [`Snapshot`]: crate::Snapshot
+    pub fn new(id: K, priority: i64, payload: P) -> Self {
+        Task {
+            id,
+            priority,
+            payload,
+            attempts: 0,
+            token: Token(0),
+        }
+    }
+
     /// The fencing token of the claim that handed this task out. Operations that take a task
     /// back ([`fail_task`](crate::TaskQueue::fail_task),
     /// [`complete_claim`](crate::TaskQueue::complete_claim), the [`Backend`](crate::Backend)

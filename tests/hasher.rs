@@ -5,14 +5,15 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
 
-use taskq::{
-    AddError, ChannelTaskQueue, RwLockTaskQueue, TaskQueue, TaskStatus, ThreadSafeTaskQueue,
-};
+mod common;
+
+use common::{inv, Inspect};
+use taskq::{AddError, Queue, TaskQueue, TaskStatus};
 
 /// A deterministic hasher (SipHash with fixed keys): a different `S` than the default.
 type Fixed = BuildHasherDefault<DefaultHasher>;
 
-fn exercise<Q: TaskQueue<String, u32>>(q: &Q) {
+fn exercise<Q: TaskQueue<String, u32> + Inspect>(q: &Q) {
     for (i, (id, priority)) in [("low", 1), ("high", 9), ("mid", 5), ("high2", 9)]
         .into_iter()
         .enumerate()
@@ -36,31 +37,32 @@ fn exercise<Q: TaskQueue<String, u32>>(q: &Q) {
         Some(TaskStatus::Cancelled)
     );
     assert_eq!(q.len(), 2);
-    q.check_invariants().unwrap();
+    inv(q);
 }
 
-macro_rules! with_hasher {
-    ($test:ident, $strategy:ident) => {
+fn with_hasher<W: taskq::strategy::Waiting>() {
+    let q = Queue::<String, u32, W>::builder()
+        .build_with_hasher(Fixed::default())
+        .unwrap();
+    exercise(&q);
+    let restored = Queue::<String, u32, W>::builder()
+        .restore_with_hasher(Fixed::default(), q.snapshot())
+        .unwrap();
+    let order: Vec<String> = std::iter::from_fn(|| restored.try_get_next_task().ok())
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(order, ["high2", "mid"]);
+    assert_eq!(restored.get_status("low"), Some(TaskStatus::Cancelled));
+    inv(&restored);
+}
+
+macro_rules! hasher_test {
+    ($name:ident, $factory:ty) => {
         #[test]
-        fn $test() {
-            let q = $strategy::<String, u32>::builder().build_with_hasher(Fixed::default());
-            exercise(&q);
-            let restored = $strategy::<String, u32>::builder()
-                .restore_with_hasher(Fixed::default(), q.snapshot())
-                .unwrap();
-            let order: Vec<String> = std::iter::from_fn(|| restored.try_get_next_task().ok())
-                .map(|t| t.id)
-                .collect();
-            assert_eq!(order, ["high2", "mid"]);
-            assert_eq!(
-                restored.get_status(&"low".to_string()),
-                Some(TaskStatus::Cancelled)
-            );
-            restored.check_invariants().unwrap();
+        fn $name() {
+            with_hasher::<<$factory as common::MemoryQueue>::W>();
         }
     };
 }
 
-with_hasher!(mutex_with_hasher, ThreadSafeTaskQueue);
-with_hasher!(rwlock_with_hasher, RwLockTaskQueue);
-with_hasher!(channel_with_hasher, ChannelTaskQueue);
+common::for_each_strategy!(hasher_test);

@@ -51,7 +51,13 @@ use crate::{
 /// assert_eq!(q.get_status("report-7"), Some(TaskStatus::Queued)); // no String allocated
 /// assert!(q.cancel_task("report-7"));
 /// ```
-pub struct Queue<K, P, W: Waiting = strategy::Mutex, S = RandomState> {
+pub struct Queue<K, P, W = strategy::Mutex, S = RandomState>
+where
+    K: Send + Sync,
+    P: Send,
+    W: Waiting,
+    S: Send + Sync,
+{
     state: W::State<K, P, S>,
     clock: Clock,
     strategy: PhantomData<fn() -> W>,
@@ -59,10 +65,10 @@ pub struct Queue<K, P, W: Waiting = strategy::Mutex, S = RandomState> {
 
 // The core stays consistent when user code panics (see the module comment), and a poisoned lock
 // is not treated as an error; so every strategy may be observed after a caught panic.
-impl<K, P, W: Waiting, S> RefUnwindSafe for Queue<K, P, W, S> {}
-impl<K, P, W: Waiting, S> UnwindSafe for Queue<K, P, W, S> {}
+impl<K: Send + Sync, P: Send, W: Waiting, S: Send + Sync> RefUnwindSafe for Queue<K, P, W, S> {}
+impl<K: Send + Sync, P: Send, W: Waiting, S: Send + Sync> UnwindSafe for Queue<K, P, W, S> {}
 
-impl<K: Clone + Eq + Hash, P, W: Waiting> Queue<K, P, W> {
+impl<K: Clone + Eq + Hash + Send + Sync, P: Send, W: Waiting> Queue<K, P, W> {
     /// An unbounded queue with the default options.
     ///
     /// ```
@@ -88,13 +94,13 @@ impl<K: Clone + Eq + Hash, P, W: Waiting> Queue<K, P, W> {
     }
 }
 
-impl<K: Clone + Eq + Hash, P, W: Waiting> Default for Queue<K, P, W> {
+impl<K: Clone + Eq + Hash + Send + Sync, P: Send, W: Waiting> Default for Queue<K, P, W> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<K, P, W: Waiting, S> Queue<K, P, W, S> {
+impl<K: Send + Sync, P: Send, W: Waiting, S: Send + Sync> Queue<K, P, W, S> {
     pub(crate) fn from_core(core: Core<K, P, S>, clock: Clock) -> Self {
         Queue {
             state: W::State::new(core),
@@ -106,9 +112,10 @@ impl<K, P, W: Waiting, S> Queue<K, P, W, S> {
 
 impl<K, P, W, S> Queue<K, P, W, S>
 where
-    K: Clone + Eq + Hash,
+    K: Clone + Eq + Hash + Send + Sync,
+    P: Send,
     W: Waiting,
-    S: BuildHasher,
+    S: BuildHasher + Send + Sync,
 {
     /// The clock the queue measures timeouts on.
     ///
@@ -245,7 +252,6 @@ where
     P: Send + 'static,
     W: Waiting,
     S: BuildHasher + Send + Sync + 'static,
-    W::State<K, P, S>: Send + Sync,
 {
     /// Claims a task inside an [`OwnedClaimGuard`], which holds a clone of the `Arc` and so can
     /// move into a `'static` thread; see [`TaskQueue::claim`].
@@ -274,7 +280,6 @@ where
     P: Send,
     W: Waiting,
     S: BuildHasher + Send + Sync,
-    W::State<K, P, S>: Send + Sync,
 {
     fn add_task(&self, id: K, priority: i64, payload: P) -> Result<(), AddError<P>> {
         self.state
@@ -386,7 +391,6 @@ where
     P: Send,
     W: Waiting,
     S: BuildHasher + Send + Sync,
-    W::State<K, P, S>: Send + Sync,
 {
     type Error = MemoryError;
 
@@ -430,10 +434,7 @@ where
 
 /// Prints the strategy and the lock-free counters only: no lock is taken and no task (nor its
 /// payload) is formatted.
-impl<K, P, W: Waiting, S> fmt::Debug for Queue<K, P, W, S>
-where
-    W::State<K, P, S>: Strategy<K, P, S>,
-{
+impl<K: Send + Sync, P: Send, W: Waiting, S: Send + Sync> fmt::Debug for Queue<K, P, W, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queue")
             .field("strategy", &W::NAME)

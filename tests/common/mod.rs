@@ -1,20 +1,37 @@
-//! Shared helpers for the integration tests: a factory trait that builds any strategy with the
-//! same options, so each contract / stress check is written once, generic over the strategy.
-#![allow(dead_code)]
+//! The test kit every backend runs: one list of strategies, one factory, the contract suite
+//! (`contract`), the backend-contract suite (`backend`), the stress test (`stress`) and the
+//! linearizability checker (`lin`). A test file instantiates a suite for each strategy with
+//! [`for_each_strategy!`]; a later backend provides a [`Factory`] and instantiates the same suites.
+#![allow(dead_code, unused_macros, unused_imports)]
+
+pub mod backend;
+pub mod contract;
+pub mod lin;
+pub mod stress;
 
 use std::hash::Hash;
+use std::marker::PhantomData;
 
-use taskq::{
-    Builder, ChannelTaskQueue, RestoreError, Retention, RwLockTaskQueue, Snapshot, TaskQueue,
-    ThreadSafeTaskQueue,
-};
+use taskq::strategy::Waiting;
+use taskq::{BuildError, Builder, Queue, RestoreError, Retention, Snapshot, TaskQueue};
+
+/// Calls `$m!(name, Factory)` once per in-memory strategy: the one place the strategies are
+/// listed for the tests.
+macro_rules! for_each_strategy {
+    ($m:ident) => {
+        $m!(mutex, $crate::common::Memory<taskq::strategy::Mutex>);
+        $m!(rwlock, $crate::common::Memory<taskq::strategy::RwLock>);
+        $m!(channel, $crate::common::Memory<taskq::strategy::Channel>);
+    };
+}
+pub(crate) use for_each_strategy;
 
 /// Queue options, applied to any strategy's builder.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Opts {
     pub capacity: Option<usize>,
     pub max_attempts: Option<u32>,
-    pub retention: Retention,
+    pub retention: Option<Retention>,
 }
 
 impl Opts {
@@ -27,7 +44,7 @@ impl Opts {
         self
     }
     pub fn retention(mut self, r: Retention) -> Self {
-        self.retention = r;
+        self.retention = Some(r);
         self
     }
     pub fn apply<Q>(self, mut b: Builder<Q>) -> Builder<Q> {
@@ -37,71 +54,108 @@ impl Opts {
         if let Some(m) = self.max_attempts {
             b = b.max_attempts(m);
         }
-        b.retention(self.retention)
+        if let Some(r) = self.retention {
+            b = b.retention(r);
+        }
+        b
     }
 }
 
-/// Builds (or restores) a queue of one strategy, for any key and payload type.
+/// What the suites need of a queue beyond the contract: its invariants.
+pub trait Inspect {
+    /// `Err` describes the first broken invariant.
+    fn check_invariants(&self) -> Result<(), String>;
+}
+
+impl<K, P, W, S> Inspect for Queue<K, P, W, S>
+where
+    K: Clone + Eq + Hash + Send + Sync,
+    P: Send,
+    W: Waiting,
+    S: std::hash::BuildHasher + Send + Sync,
+{
+    fn check_invariants(&self) -> Result<(), String> {
+        Queue::check_invariants(self)
+    }
+}
+
+/// Builds (or restores) a queue of one backend, for any id and payload type.
 pub trait Factory {
-    /// The strategy's queue type.
-    type Q<K: Clone + Eq + Hash + Send + Sync, P: Send + Sync>: TaskQueue<K, P>;
-    /// A fresh queue with these options.
-    fn build<K: Clone + Eq + Hash + Send + Sync, P: Send + Sync>(opts: Opts) -> Self::Q<K, P>;
+    /// The backend's name, for messages.
+    const NAME: &'static str;
+    /// The queue type.
+    type Q<K: Clone + Eq + Hash + Send + Sync + 'static, P: Send + 'static>: TaskQueue<K, P>
+        + Inspect
+        + std::panic::RefUnwindSafe
+        + 'static;
+    /// A fresh queue with these options, or why they are invalid.
+    fn try_build<K: Clone + Eq + Hash + Send + Sync + 'static, P: Send + 'static>(
+        opts: Opts,
+    ) -> Result<Self::Q<K, P>, BuildError>;
+    /// A fresh queue with these (valid) options.
+    fn build<K: Clone + Eq + Hash + Send + Sync + 'static, P: Send + 'static>(
+        opts: Opts,
+    ) -> Self::Q<K, P> {
+        Self::try_build(opts).expect("valid options")
+    }
     /// A queue rebuilt from a snapshot.
-    fn restore<K: Clone + Eq + Hash + Send + Sync, P: Send + Sync>(
+    fn restore<K: Clone + Eq + Hash + Send + Sync + 'static, P: Send + 'static>(
         opts: Opts,
         snapshot: Snapshot<K, P>,
     ) -> Result<Self::Q<K, P>, RestoreError>;
 }
 
-macro_rules! factory {
-    ($name:ident, $queue:ident) => {
-        /// Factory for this strategy.
-        pub struct $name;
-        impl Factory for $name {
-            type Q<K: Clone + Eq + Hash + Send + Sync, P: Send + Sync> = $queue<K, P>;
-            fn build<K: Clone + Eq + Hash + Send + Sync, P: Send + Sync>(
-                opts: Opts,
-            ) -> $queue<K, P> {
-                opts.apply($queue::builder()).build()
-            }
-            fn restore<K: Clone + Eq + Hash + Send + Sync, P: Send + Sync>(
-                opts: Opts,
-                snapshot: Snapshot<K, P>,
-            ) -> Result<$queue<K, P>, RestoreError> {
-                opts.apply($queue::builder()).restore(snapshot)
-            }
-        }
-    };
+/// The in-memory queue with strategy `W`.
+pub struct Memory<W>(PhantomData<W>);
+
+/// The strategy of `Memory<W>`, for tests that build queues themselves.
+pub trait MemoryQueue {
+    type W: Waiting;
 }
 
-factory!(Mutex, ThreadSafeTaskQueue);
-factory!(RwLock, RwLockTaskQueue);
-factory!(Channel, ChannelTaskQueue);
+impl<W: Waiting> MemoryQueue for Memory<W> {
+    type W = W;
+}
+
+impl<W: Waiting> Factory for Memory<W> {
+    const NAME: &'static str = W::NAME;
+    type Q<K: Clone + Eq + Hash + Send + Sync + 'static, P: Send + 'static> = Queue<K, P, W>;
+    fn try_build<K: Clone + Eq + Hash + Send + Sync + 'static, P: Send + 'static>(
+        opts: Opts,
+    ) -> Result<Queue<K, P, W>, BuildError> {
+        opts.apply(Queue::builder()).build()
+    }
+    fn restore<K: Clone + Eq + Hash + Send + Sync + 'static, P: Send + 'static>(
+        opts: Opts,
+        snapshot: Snapshot<K, P>,
+    ) -> Result<Queue<K, P, W>, RestoreError> {
+        opts.apply(Queue::builder()).restore(snapshot)
+    }
+}
 
 /// Panics with the queue's own description if its invariants do not hold.
 #[track_caller]
-pub fn inv<K, P>(q: &impl TaskQueue<K, P>) {
+pub fn inv(q: &impl Inspect) {
     if let Err(e) = q.check_invariants() {
         panic!("invariants broken: {e}");
     }
 }
 
-/// A small deterministic pseudo-random generator (xorshift64*), so runs are reproducible.
+/// A small deterministic pseudo-random generator (SplitMix64), so that runs are reproducible and
+/// a failing seed can be replayed.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Rng(seed)
     }
     pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {

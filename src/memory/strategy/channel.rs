@@ -33,7 +33,12 @@ pub enum Channel {}
 
 impl super::Waiting for Channel {
     const NAME: &'static str = "channel";
-    type State<K, P, S> = Locked<K, P, S, HandOff>;
+    type State<K, P, S>
+        = Locked<K, P, S, HandOff>
+    where
+        K: Send + Sync,
+        P: Send,
+        S: Send + Sync;
 }
 
 type Reply<K, P> = Arc<Oneshot<Result<Task<K, P>, ClaimError>>>;

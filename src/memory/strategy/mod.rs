@@ -68,7 +68,11 @@ pub trait Waiting: sealed::Sealed + Send + Sync + 'static {
     const NAME: &'static str;
     /// The locked state of a queue with this strategy.
     #[doc(hidden)]
-    type State<K, P, S>: Strategy<K, P, S>;
+    type State<K, P, S>: Strategy<K, P, S> + Send + Sync
+    where
+        K: Send + Sync,
+        P: Send,
+        S: Send + Sync;
 }
 
 /// What a strategy provides to the one implementation of the contract in `memory/mod.rs`.

@@ -22,7 +22,12 @@ pub enum Mutex {}
 
 impl super::Waiting for Mutex {
     const NAME: &'static str = "mutex";
-    type State<K, P, S> = Locked<K, P, S, Condvars>;
+    type State<K, P, S>
+        = Locked<K, P, S, Condvars>
+    where
+        K: Send + Sync,
+        P: Send,
+        S: Send + Sync;
 }
 
 /// Claimers sleep on `not_empty`; the count of sleepers is kept under the lock.

@@ -32,7 +32,12 @@ pub enum RwLock {}
 
 impl super::Waiting for RwLock {
     const NAME: &'static str = "rwlock";
-    type State<K, P, S> = Guarded<K, P, S>;
+    type State<K, P, S>
+        = Guarded<K, P, S>
+    where
+        K: Send + Sync,
+        P: Send,
+        S: Send + Sync;
 }
 
 /// The core behind a read-write lock, with an event count for each side that may block.

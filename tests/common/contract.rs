@@ -1,0 +1,1641 @@
+//! The contract suite: every rule of the `TaskQueue` trait (order, adds, claims, transitions,
+//! failures, shutdown, retention, counts, `ClaimGuard`, fencing, snapshots, bad input, panicking
+//! user code, blocking and wake-ups), written once generically over a [`Factory`]. A test file
+//! runs it for a backend with `contract_suite!(name, Factory)`.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{inv, Factory, Opts, Rng};
+use taskq::{
+    AddError, AddTimeoutError, ClaimError, ClaimGuard, FinishedTask, RestoreError, Retention,
+    Snapshot, Stats, Task, TaskError, TaskQueue, TaskStatus, TryAddError,
+};
+
+type Q<F> = <F as Factory>::Q<u64, String>;
+
+/// A default (unbounded, unlimited attempts, keep all) queue of `u64` ids and `String` payloads.
+pub fn new_q<F: Factory>() -> Q<F> {
+    F::build(Opts::default())
+}
+
+pub fn with<F: Factory>(opts: Opts) -> Q<F> {
+    F::build(opts)
+}
+
+fn s(x: impl ToString) -> String {
+    x.to_string()
+}
+
+/// Claims every queued task without waiting, returning their ids in claim order.
+fn drain<K: Clone, P>(q: &impl TaskQueue<K, P>) -> Vec<K> {
+    let mut out = Vec::new();
+    loop {
+        match q.try_get_next_task() {
+            Ok(t) => out.push(t.id),
+            Err(ClaimError::Empty) | Err(ClaimError::ShutDown) => return out,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+}
+
+/// Gives a spawned thread time to reach its blocking call. Correctness never depends on it.
+fn let_block() {
+    thread::sleep(Duration::from_millis(50));
+}
+
+/// Claims the task with this id (it must be the best one).
+pub fn claim_id<F: Factory>(q: &Q<F>, id: u64) -> Task<u64, String> {
+    let t = q.try_get_next_task().expect("a task is queued");
+    assert_eq!(t.id, id, "claimed the wrong task");
+    t
+}
+
+fn invalid(current: TaskStatus) -> TaskError {
+    TaskError::InvalidState { current }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Order
+// ---------------------------------------------------------------------------------------------
+
+pub fn order_priority_then_fifo<F: Factory>() {
+    let q = new_q::<F>();
+    let prios = [
+        0,
+        5,
+        i64::MIN,
+        -1,
+        i64::MAX,
+        5,
+        0,
+        i64::MIN,
+        i64::MAX,
+        -1,
+        1,
+    ];
+    for (id, &p) in prios.iter().enumerate() {
+        q.add_task(id as u64, p, s(id)).unwrap();
+    }
+    inv(&q);
+    // Stable sort by priority, descending: equal priorities stay in add order.
+    let mut expected: Vec<u64> = (0..prios.len() as u64).collect();
+    expected.sort_by_key(|&id| std::cmp::Reverse(prios[id as usize]));
+    assert_eq!(expected, vec![4, 8, 1, 5, 10, 0, 6, 3, 9, 2, 7]);
+    let mut got = Vec::new();
+    while let Ok(t) = q.try_get_next_task() {
+        assert_eq!(t.priority, prios[t.id as usize]);
+        assert_eq!(t.payload, s(t.id));
+        got.push(t.id);
+        inv(&q);
+    }
+    assert_eq!(got, expected);
+}
+
+pub fn order_random_many<F: Factory>() {
+    let q = new_q::<F>();
+    let mut rng = Rng::new(7);
+    let mut prios = Vec::new();
+    for id in 0..2_000u64 {
+        // A small priority range, so that many ties test FIFO.
+        let p = rng.below(16) as i64 - 8;
+        prios.push(p);
+        q.add_task(id, p, String::new()).unwrap();
+    }
+    let mut expected: Vec<u64> = (0..prios.len() as u64).collect();
+    expected.sort_by_key(|&id| std::cmp::Reverse(prios[id as usize]));
+    assert_eq!(drain(&q), expected);
+    inv(&q);
+}
+
+pub fn update_priority_reorders<F: Factory>() {
+    let q = new_q::<F>();
+    for id in 0..5u64 {
+        q.add_task(id, 1, s(id)).unwrap();
+    }
+    // Up: 3 jumps ahead of everybody.
+    q.update_priority(&3, 10).unwrap();
+    // Down: 0 goes behind everybody.
+    q.update_priority(&0, -10).unwrap();
+    // Up and back down: 1 keeps its original place among the priority-1 tasks.
+    q.update_priority(&1, i64::MAX).unwrap();
+    q.update_priority(&1, 1).unwrap();
+    // 4 moves to a priority where 3 already is: 4 was added later, so it goes behind 3.
+    q.update_priority(&4, 10).unwrap();
+    // 2 moves up to 10 as well: added before 3 and 4, so it goes ahead of them.
+    q.update_priority(&2, 10).unwrap();
+    inv(&q);
+    let snap: Vec<(u64, i64)> = q
+        .snapshot()
+        .queued
+        .iter()
+        .map(|t| (t.id, t.priority))
+        .collect();
+    assert_eq!(snap, vec![(2, 10), (3, 10), (4, 10), (1, 1), (0, -10)]);
+    assert_eq!(drain(&q), vec![2, 3, 4, 1, 0]);
+    assert_eq!(q.len(), 0);
+}
+
+pub fn update_priority_random_many<F: Factory>() {
+    let q = new_q::<F>();
+    let mut rng = Rng::new(11);
+    let n = 1_000u64;
+    let mut prios = vec![0i64; n as usize];
+    for id in 0..n {
+        prios[id as usize] = rng.below(8) as i64;
+        q.add_task(id, prios[id as usize], String::new()).unwrap();
+    }
+    for _ in 0..5_000 {
+        let id = rng.below(n);
+        let p = match rng.below(10) {
+            0 => i64::MAX,
+            1 => i64::MIN,
+            _ => rng.below(8) as i64,
+        };
+        prios[id as usize] = p;
+        q.update_priority(&id, p).unwrap();
+    }
+    inv(&q);
+    assert_eq!(q.len(), n as usize);
+    let mut expected: Vec<u64> = (0..n).collect();
+    expected.sort_by_key(|&id| std::cmp::Reverse(prios[id as usize]));
+    assert_eq!(drain(&q), expected);
+}
+
+pub fn fail_requeues_behind_equals<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 1, s(1)).unwrap();
+    q.add_task(2, 1, s(2)).unwrap();
+    q.add_task(3, 0, s(3)).unwrap();
+    let t = claim_id::<F>(&q, 1);
+    assert_eq!(q.fail_task(t), Ok(TaskStatus::Queued));
+    inv(&q);
+    // Behind its equal (2), still ahead of lower priority (3).
+    let order: Vec<(u64, u32)> = std::iter::from_fn(|| q.try_get_next_task().ok())
+        .map(|t| (t.id, t.attempts))
+        .collect();
+    assert_eq!(order, vec![(2, 0), (1, 1), (3, 0)]);
+    // A failed high-priority task stays ahead of lower ones.
+    let q = new_q::<F>();
+    q.add_task(1, 5, s(1)).unwrap();
+    q.add_task(2, 1, s(2)).unwrap();
+    let t = claim_id::<F>(&q, 1);
+    q.fail_task(t).unwrap();
+    assert_eq!(drain(&q), vec![1, 2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. add_task
+// ---------------------------------------------------------------------------------------------
+
+pub fn duplicate_ids_are_refused_with_payload<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    // Queued.
+    assert_eq!(q.add_task(1, 9, s("b")), Err(AddError::Duplicate(s("b"))));
+    assert_eq!(
+        q.try_add_task(1, 9, s("c")),
+        Err(TryAddError::Duplicate(s("c")))
+    );
+    assert_eq!(
+        q.add_task_timeout(1, 9, s("d"), Duration::from_millis(1)),
+        Err(AddTimeoutError::Duplicate(s("d")))
+    );
+    // Processing.
+    claim_id::<F>(&q, 1);
+    assert_eq!(q.add_task(1, 0, s("e")).unwrap_err().into_payload(), s("e"));
+    // Completed (retained).
+    q.complete_task(&1).unwrap();
+    assert_eq!(q.add_task(1, 0, s("f")), Err(AddError::Duplicate(s("f"))));
+    // Cancelled (retained).
+    q.add_task(2, 0, s("x")).unwrap();
+    assert!(q.cancel_task(&2));
+    assert_eq!(q.add_task(2, 0, s("g")), Err(AddError::Duplicate(s("g"))));
+    // Failed (retained).
+    let q2 = with::<F>(Opts::default().max_attempts(1));
+    q2.add_task(3, 0, s("x")).unwrap();
+    let t = q2.try_get_next_task().unwrap();
+    assert_eq!(q2.fail_task(t), Ok(TaskStatus::Failed));
+    assert_eq!(q2.add_task(3, 0, s("h")), Err(AddError::Duplicate(s("h"))));
+    // The refused adds changed nothing.
+    assert_eq!(q.stats().total_added, 2);
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Completed));
+    inv(&q);
+    inv(&q2);
+}
+
+pub fn readd_after_forget_or_retention<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    claim_id::<F>(&q, 1);
+    q.complete_task(&1).unwrap();
+    q.forget_task(&1).unwrap();
+    assert_eq!(q.get_status(&1), None);
+    q.add_task(1, 0, s("again")).unwrap();
+    let t = q.try_get_next_task().unwrap();
+    assert_eq!((t.id, t.attempts, t.payload.as_str()), (1, 0, "again"));
+    inv(&q);
+
+    let q = with::<F>(Opts::default().retention(Retention::KeepNone));
+    q.add_task(1, 0, s("a")).unwrap();
+    q.cancel_task(&1);
+    q.add_task(1, 0, s("b")).unwrap();
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Queued));
+    inv(&q);
+
+    let q = with::<F>(Opts::default().retention(Retention::KeepLast(1)));
+    q.add_task(1, 0, s("a")).unwrap();
+    q.add_task(2, 0, s("b")).unwrap();
+    assert!(q.cancel_task(&1));
+    assert_eq!(q.add_task(1, 0, s("c")), Err(AddError::Duplicate(s("c"))));
+    assert!(q.cancel_task(&2)); // pushes 1 out of the retained window
+    q.add_task(1, 0, s("d")).unwrap();
+    assert_eq!(q.add_task(2, 0, s("e")), Err(AddError::Duplicate(s("e"))));
+    inv(&q);
+}
+
+pub fn add_after_shutdown_is_refused<F: Factory>() {
+    for now in [false, true] {
+        let q = new_q::<F>();
+        q.add_task(1, 0, s("a")).unwrap();
+        if now {
+            q.shutdown_now();
+        } else {
+            q.shutdown();
+        }
+        assert!(q.is_shut_down());
+        assert_eq!(q.add_task(2, 0, s("b")), Err(AddError::ShutDown(s("b"))));
+        assert_eq!(
+            q.try_add_task(3, 0, s("c")),
+            Err(TryAddError::ShutDown(s("c")))
+        );
+        assert_eq!(
+            q.add_task_timeout(4, 0, s("d"), Duration::from_secs(1)),
+            Err(AddTimeoutError::ShutDown(s("d")))
+        );
+        // Shut down wins over duplicate.
+        assert_eq!(q.add_task(1, 0, s("e")), Err(AddError::ShutDown(s("e"))));
+        assert_eq!(q.stats().total_added, 1);
+        assert_eq!(q.get_status(&2), None);
+        inv(&q);
+    }
+}
+
+pub fn capacity_full_and_timeout<F: Factory>() {
+    let q = with::<F>(Opts::default().capacity(2));
+    assert_eq!(q.capacity(), Some(2));
+    assert_eq!(new_q::<F>().capacity(), None);
+    q.add_task(1, 0, s("a")).unwrap();
+    q.try_add_task(2, 0, s("b")).unwrap();
+    assert_eq!(q.try_add_task(3, 0, s("c")), Err(TryAddError::Full(s("c"))));
+    let d = Duration::from_millis(30);
+    let start = Instant::now();
+    assert_eq!(
+        q.add_task_timeout(3, 0, s("d"), d),
+        Err(AddTimeoutError::Timeout(s("d")))
+    );
+    assert!(start.elapsed() >= d, "gave up before the timeout");
+    assert_eq!(
+        q.add_task_timeout(3, 0, s("z"), Duration::ZERO),
+        Err(AddTimeoutError::Timeout(s("z")))
+    );
+    // A duplicate on a full queue is a duplicate, at once.
+    assert_eq!(
+        q.add_task_timeout(1, 0, s("e"), Duration::from_secs(3600)),
+        Err(AddTimeoutError::Duplicate(s("e")))
+    );
+    assert_eq!(q.add_task(2, 0, s("f")), Err(AddError::Duplicate(s("f"))));
+    assert_eq!(q.get_status(&3), None);
+    assert_eq!(q.len(), 2);
+    // Capacity bounds queued tasks only: a processing task frees its place.
+    q.try_get_next_task().unwrap();
+    q.try_add_task(3, 0, s("g")).unwrap();
+    assert_eq!(q.try_add_task(4, 0, s("h")), Err(TryAddError::Full(s("h"))));
+    // So does a cancel.
+    assert!(q.cancel_task(&3));
+    q.add_task_timeout(4, 0, s("i"), Duration::ZERO).unwrap();
+    assert_eq!(q.len(), 2);
+    assert_eq!(q.stats().processing, 1);
+    inv(&q);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. get_next_task
+// ---------------------------------------------------------------------------------------------
+
+pub fn claim_marks_processing<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 3, s("payload")).unwrap();
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Queued));
+    let t = q.get_next_task(None).unwrap();
+    assert_eq!(t.id, 1);
+    assert_eq!(t.priority, 3);
+    assert_eq!(t.attempts, 0);
+    assert_eq!(t.payload, "payload");
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Processing));
+    assert_eq!(q.len(), 0);
+    assert!(q.is_empty());
+    assert_eq!(q.stats().processing, 1);
+    inv(&q);
+}
+
+pub fn try_get_on_empty<F: Factory>() {
+    let q = new_q::<F>();
+    assert_eq!(q.try_get_next_task().unwrap_err(), ClaimError::Empty);
+    q.add_task(1, 0, s("a")).unwrap();
+    q.try_get_next_task().unwrap();
+    assert_eq!(q.try_get_next_task().unwrap_err(), ClaimError::Empty);
+    q.shutdown();
+    assert_eq!(q.try_get_next_task().unwrap_err(), ClaimError::ShutDown);
+}
+
+pub fn claim_timeout_waits_at_least<F: Factory>() {
+    let q = new_q::<F>();
+    for ms in [1u64, 40] {
+        let d = Duration::from_millis(ms);
+        let start = Instant::now();
+        assert_eq!(q.get_next_task(Some(d)).unwrap_err(), ClaimError::Timeout);
+        assert!(start.elapsed() >= d, "returned before the timeout");
+    }
+    // Zero timeout: empty queue times out, a ready task is returned.
+    assert_eq!(
+        q.get_next_task(Some(Duration::ZERO)).unwrap_err(),
+        ClaimError::Timeout
+    );
+    q.add_task(1, 0, s("a")).unwrap();
+    assert_eq!(q.get_next_task(Some(Duration::ZERO)).unwrap().id, 1);
+    inv(&q);
+}
+
+pub fn huge_timeouts_do_not_panic<F: Factory>() {
+    let q = new_q::<F>();
+    let huge = [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX),
+        Duration::from_secs(u64::MAX / 2),
+        Duration::from_secs(1 << 40),
+    ];
+    for (i, &d) in huge.iter().enumerate() {
+        q.add_task_timeout(i as u64, 0, s(i), d).unwrap();
+        assert_eq!(q.get_next_task(Some(d)).unwrap().id, i as u64);
+    }
+    // Blocking with a huge timeout, ended by a task from another thread.
+    thread::scope(|sc| {
+        let h = sc.spawn(|| q.get_next_task(Some(Duration::MAX)));
+        let_block();
+        q.add_task(100, 0, s("x")).unwrap();
+        assert_eq!(h.join().unwrap().unwrap().id, 100);
+    });
+    // ... and by a shutdown.
+    thread::scope(|sc| {
+        let q = &q;
+        let hs: Vec<_> = huge
+            .iter()
+            .map(|&d| sc.spawn(move || q.get_next_task(Some(d))))
+            .collect();
+        let_block();
+        q.shutdown();
+        for h in hs {
+            assert_eq!(h.join().unwrap().unwrap_err(), ClaimError::ShutDown);
+        }
+    });
+    inv(&q);
+    // A producer blocked with a huge timeout on a full queue.
+    let q = with::<F>(Opts::default().capacity(1));
+    q.add_task(1, 0, s("a")).unwrap();
+    thread::scope(|sc| {
+        let h = sc.spawn(|| q.add_task_timeout(2, 0, s("b"), Duration::MAX));
+        let_block();
+        q.try_get_next_task().unwrap();
+        h.join().unwrap().unwrap();
+        let h = sc.spawn(|| q.add_task_timeout(3, 0, s("c"), Duration::MAX));
+        let_block();
+        q.shutdown();
+        assert_eq!(h.join().unwrap(), Err(AddTimeoutError::ShutDown(s("c"))));
+    });
+    inv(&q);
+}
+
+pub fn none_blocks_until_add<F: Factory>() {
+    let q = new_q::<F>();
+    thread::scope(|sc| {
+        let h = sc.spawn(|| q.get_next_task(None));
+        let_block();
+        q.add_task(7, 0, s("wake")).unwrap();
+        let t = h.join().unwrap().unwrap();
+        assert_eq!((t.id, t.payload.as_str()), (7, "wake"));
+    });
+    assert_eq!(q.get_status(&7), Some(TaskStatus::Processing));
+    // Several blocked claimers, several adds: each gets exactly one task.
+    thread::scope(|sc| {
+        let hs: Vec<_> = (0..4).map(|_| sc.spawn(|| q.get_next_task(None))).collect();
+        let_block();
+        for id in 10..14 {
+            q.add_task(id, 0, s(id)).unwrap();
+        }
+        let mut ids: Vec<u64> = hs
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap().id)
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![10, 11, 12, 13]);
+    });
+    inv(&q);
+}
+
+pub fn blocked_claimer_wakes_on_fail<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    let t = q.try_get_next_task().unwrap();
+    thread::scope(|sc| {
+        let h = sc.spawn(|| q.get_next_task(None));
+        let_block();
+        assert_eq!(q.fail_task(t), Ok(TaskStatus::Queued));
+        let t = h.join().unwrap().unwrap();
+        assert_eq!((t.id, t.attempts), (1, 1));
+    });
+    inv(&q);
+}
+
+pub fn blocked_claimers_wake_on_shutdown<F: Factory>() {
+    for now in [false, true] {
+        let q = new_q::<F>();
+        thread::scope(|sc| {
+            let hs: Vec<_> = (0..3)
+                .map(|i| {
+                    let q = &q;
+                    sc.spawn(move || {
+                        if i == 0 {
+                            q.get_next_task(None)
+                        } else {
+                            q.get_next_task(Some(Duration::from_secs(3600)))
+                        }
+                    })
+                })
+                .collect();
+            let_block();
+            if now {
+                assert!(q.shutdown_now().is_empty());
+            } else {
+                q.shutdown();
+            }
+            for h in hs {
+                assert_eq!(h.join().unwrap().unwrap_err(), ClaimError::ShutDown);
+            }
+        });
+        assert_eq!(q.get_next_task(None).unwrap_err(), ClaimError::ShutDown);
+        inv(&q);
+    }
+}
+
+pub fn no_task_handed_to_two_claimers<F: Factory>() {
+    let q = new_q::<F>();
+    let n = 2_000u64;
+    let claimed: Vec<Vec<u64>> = thread::scope(|sc| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        match q.get_next_task(None) {
+                            Ok(t) => {
+                                assert_eq!(q.get_status(&t.id), Some(TaskStatus::Processing));
+                                mine.push(t.id);
+                                q.complete_task(&t.id).unwrap();
+                            }
+                            Err(ClaimError::ShutDown) => return mine,
+                            Err(e) => panic!("unexpected {e:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for id in 0..n {
+            q.add_task(id, (id % 3) as i64, String::new()).unwrap();
+        }
+        q.shutdown();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<u64> = claimed.into_iter().flatten().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..n).collect::<Vec<_>>());
+    assert_eq!(q.stats().total_completed, n);
+    inv(&q);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Transitions
+// ---------------------------------------------------------------------------------------------
+
+pub fn illegal_transitions_report_current_state<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("queued")).unwrap();
+    // Queued: only cancel / update_priority apply. (A claim failed back is queued again: failing
+    // it twice finds it queued.)
+    let t = claim_id::<F>(&q, 1);
+    q.fail_task(t.clone()).unwrap();
+    assert_eq!(q.complete_task(&1), Err(invalid(TaskStatus::Queued)));
+    assert_eq!(q.fail_task(t), Err(invalid(TaskStatus::Queued)));
+    assert_eq!(q.forget_task(&1), Err(invalid(TaskStatus::Queued)));
+    // Processing.
+    let t = claim_id::<F>(&q, 1);
+    assert!(!q.cancel_task(&1));
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Processing));
+    assert_eq!(
+        q.update_priority(&1, 5),
+        Err(invalid(TaskStatus::Processing))
+    );
+    assert_eq!(q.forget_task(&1), Err(invalid(TaskStatus::Processing)));
+    // Completed.
+    q.complete_task(&1).unwrap();
+    assert_eq!(q.complete_task(&1), Err(invalid(TaskStatus::Completed)));
+    assert_eq!(q.fail_task(t), Err(invalid(TaskStatus::Completed)));
+    assert!(!q.cancel_task(&1));
+    assert_eq!(
+        q.update_priority(&1, 5),
+        Err(invalid(TaskStatus::Completed))
+    );
+    // Cancelled.
+    q.add_task(2, 0, s("c")).unwrap();
+    assert!(q.cancel_task(&2));
+    assert!(!q.cancel_task(&2));
+    assert_eq!(q.complete_task(&2), Err(invalid(TaskStatus::Cancelled)));
+    assert_eq!(
+        q.update_priority(&2, 1),
+        Err(invalid(TaskStatus::Cancelled))
+    );
+    // Failed.
+    let qf = with::<F>(Opts::default().max_attempts(1));
+    qf.add_task(3, 0, s("f")).unwrap();
+    let t = qf.try_get_next_task().unwrap();
+    assert_eq!(qf.fail_task(t.clone()), Ok(TaskStatus::Failed));
+    assert_eq!(qf.complete_task(&3), Err(invalid(TaskStatus::Failed)));
+    assert_eq!(qf.fail_task(t), Err(invalid(TaskStatus::Failed)));
+    assert!(!qf.cancel_task(&3));
+    assert_eq!(qf.update_priority(&3, 1), Err(invalid(TaskStatus::Failed)));
+    // Statuses unchanged by the refused operations.
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Completed));
+    assert_eq!(q.get_status(&2), Some(TaskStatus::Cancelled));
+    assert_eq!(qf.get_status(&3), Some(TaskStatus::Failed));
+    let st = q.stats();
+    assert_eq!(
+        (st.completed, st.cancelled, st.queued, st.processing),
+        (1, 1, 0, 0)
+    );
+    inv(&q);
+    inv(&qf);
+}
+
+pub fn unknown_ids_are_not_found<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    for id in [0u64, 2, u64::MAX] {
+        assert_eq!(q.get_status(&id), None);
+        assert_eq!(q.complete_task(&id), Err(TaskError::NotFound));
+        assert!(!q.cancel_task(&id));
+        assert_eq!(q.update_priority(&id, 1), Err(TaskError::NotFound));
+        assert_eq!(q.forget_task(&id), Err(TaskError::NotFound));
+    }
+    // Forgotten is unknown again, to a claim of it too.
+    let t = q.try_get_next_task().unwrap();
+    q.complete_task(&1).unwrap();
+    q.forget_task(&1).unwrap();
+    assert_eq!(q.forget_task(&1), Err(TaskError::NotFound));
+    assert_eq!(q.complete_task(&1), Err(TaskError::NotFound));
+    assert_eq!(q.complete_claim(&1, t.token()), Err(TaskError::NotFound));
+    assert_eq!(q.fail_task(t), Err(TaskError::NotFound));
+    assert_eq!(q.get_status(&1), None);
+    inv(&q);
+}
+
+pub fn cancel_only_queued<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    q.add_task(2, 0, s("b")).unwrap();
+    assert!(q.cancel_task(&1));
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Cancelled));
+    assert_eq!(q.len(), 1);
+    // The cancelled task is never handed out.
+    assert_eq!(drain(&q), vec![2]);
+    q.complete_task(&2).unwrap();
+    assert_eq!(q.stats().total_cancelled, 1);
+    inv(&q);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. fail_task and max_attempts
+// ---------------------------------------------------------------------------------------------
+
+pub fn fail_counts_attempts_until_failed<F: Factory>() {
+    let q = with::<F>(Opts::default().max_attempts(3));
+    q.add_task(1, 0, s("a")).unwrap();
+    for attempt in 0..3u32 {
+        let t = q.get_next_task(Some(Duration::ZERO)).unwrap();
+        assert_eq!(t.attempts, attempt);
+        let expected = if attempt < 2 {
+            TaskStatus::Queued
+        } else {
+            TaskStatus::Failed
+        };
+        assert_eq!(q.fail_task(t), Ok(expected));
+        assert_eq!(q.get_status(&1), Some(expected));
+        inv(&q);
+    }
+    assert_eq!(q.try_get_next_task().unwrap_err(), ClaimError::Empty);
+    let st = q.stats();
+    assert_eq!((st.failed, st.total_failed, st.queued), (1, 1, 0));
+
+    // Without max_attempts a task always goes back.
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    for attempt in 0..50u32 {
+        let t = q.try_get_next_task().unwrap();
+        assert_eq!(t.attempts, attempt);
+        assert_eq!(q.fail_task(t), Ok(TaskStatus::Queued));
+    }
+    assert_eq!(q.stats().total_failed, 0);
+    inv(&q);
+
+    // max_attempts(1): the first failure is final.
+    let q = with::<F>(Opts::default().max_attempts(1));
+    q.add_task(1, 0, s("a")).unwrap();
+    let t = q.try_get_next_task().unwrap();
+    assert_eq!(q.fail_task(t), Ok(TaskStatus::Failed));
+    inv(&q);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Shutdown
+// ---------------------------------------------------------------------------------------------
+
+pub fn graceful_shutdown_drains<F: Factory>() {
+    let q = new_q::<F>();
+    for id in 0..5u64 {
+        q.add_task(id, id as i64 % 2, s(id)).unwrap();
+    }
+    assert!(!q.is_shut_down());
+    q.shutdown();
+    q.shutdown(); // idempotent
+    assert!(q.is_shut_down());
+    // Every queued task is still handed out, best first, then ShutDown (without blocking).
+    let mut got = Vec::new();
+    loop {
+        match q.get_next_task(None) {
+            Ok(t) => {
+                got.push(t.id);
+                q.complete_task(&t.id).unwrap();
+            }
+            Err(e) => {
+                assert_eq!(e, ClaimError::ShutDown);
+                break;
+            }
+        }
+    }
+    assert_eq!(got, vec![1, 3, 0, 2, 4]);
+    assert_eq!(
+        q.get_next_task(Some(Duration::from_secs(3600)))
+            .unwrap_err(),
+        ClaimError::ShutDown
+    );
+    // A task failed after shutdown goes back and is handed out again.
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    let t = q.try_get_next_task().unwrap();
+    q.shutdown();
+    assert_eq!(q.fail_task(t), Ok(TaskStatus::Queued));
+    assert_eq!(q.get_next_task(None).unwrap().attempts, 1);
+    // shutdown_now after shutdown returns what is still queued.
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    q.add_task(2, 0, s("b")).unwrap();
+    q.shutdown();
+    claim_id::<F>(&q, 1);
+    let rest: Vec<u64> = q.shutdown_now().into_iter().map(|t| t.id).collect();
+    assert_eq!(rest, vec![2]);
+    assert_eq!(q.stats().total_cancelled, 1);
+    inv(&q);
+}
+
+pub fn shutdown_now_returns_queued_best_first<F: Factory>() {
+    let q = new_q::<F>();
+    let prios = [0, 3, i64::MIN, 3, i64::MAX, 0];
+    for (id, &p) in prios.iter().enumerate() {
+        q.add_task(id as u64, p, s(id)).unwrap();
+    }
+    let processing = claim_id::<F>(&q, 4);
+    let returned = q.shutdown_now();
+    assert!(q.is_shut_down());
+    let ids: Vec<u64> = returned.iter().map(|t| t.id).collect();
+    assert_eq!(ids, vec![1, 3, 0, 5, 2]);
+    for t in &returned {
+        assert_eq!(t.payload, s(t.id));
+        assert_eq!(t.priority, prios[t.id as usize]);
+        assert_eq!(q.get_status(&t.id), Some(TaskStatus::Cancelled));
+    }
+    assert_eq!(q.len(), 0);
+    // Claims return ShutDown at once, even with None.
+    assert_eq!(q.get_next_task(None).unwrap_err(), ClaimError::ShutDown);
+    assert_eq!(q.try_get_next_task().unwrap_err(), ClaimError::ShutDown);
+    // The processing task stays processing; failed, it comes back in the next shutdown_now.
+    assert_eq!(q.get_status(&4), Some(TaskStatus::Processing));
+    assert_eq!(q.fail_task(processing), Ok(TaskStatus::Queued));
+    assert_eq!(q.len(), 1);
+    assert_eq!(q.get_next_task(None).unwrap_err(), ClaimError::ShutDown);
+    let again = q.shutdown_now();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (4, 1));
+    assert_eq!(q.get_status(&4), Some(TaskStatus::Cancelled));
+    assert!(q.shutdown_now().is_empty());
+    // Nothing silently dropped: everything added is accounted for.
+    let st = q.stats();
+    assert_eq!(st.total_added, 6);
+    assert_eq!(st.total_cancelled, 6);
+    assert_eq!((st.queued, st.processing, st.cancelled), (0, 0, 6));
+    inv(&q);
+}
+
+pub fn completing_after_shutdown_now<F: Factory>() {
+    let q = with::<F>(Opts::default().max_attempts(1));
+    q.add_task(1, 0, s("a")).unwrap();
+    q.add_task(2, 0, s("b")).unwrap();
+    q.try_get_next_task().unwrap();
+    let t = q.try_get_next_task().unwrap();
+    assert!(q.shutdown_now().is_empty());
+    q.complete_task(&1).unwrap();
+    assert_eq!(q.fail_task(t), Ok(TaskStatus::Failed));
+    assert!(q.shutdown_now().is_empty());
+    let st = q.stats();
+    assert_eq!((st.total_completed, st.total_failed), (1, 1));
+    inv(&q);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Memory and retention
+// ---------------------------------------------------------------------------------------------
+
+/// Finishes task `id` (queued, best) with the given final status.
+pub fn finish_one<F: Factory>(q: &Q<F>, id: u64, how: TaskStatus) {
+    match how {
+        TaskStatus::Completed => {
+            claim_id::<F>(q, id);
+            q.complete_task(&id).unwrap();
+        }
+        TaskStatus::Cancelled => assert!(q.cancel_task(&id)),
+        TaskStatus::Failed => {
+            let t = claim_id::<F>(q, id);
+            assert_eq!(q.fail_task(t), Ok(TaskStatus::Failed));
+        }
+        _ => unreachable!(),
+    }
+}
+
+const FINALS: [TaskStatus; 3] = [
+    TaskStatus::Completed,
+    TaskStatus::Cancelled,
+    TaskStatus::Failed,
+];
+
+pub fn retention_keep_all<F: Factory>() {
+    let q = with::<F>(Opts::default().max_attempts(1));
+    for id in 0..30u64 {
+        q.add_task(id, 0, s(id)).unwrap();
+        finish_one::<F>(&q, id, FINALS[id as usize % 3]);
+    }
+    for id in 0..30u64 {
+        assert_eq!(q.get_status(&id), Some(FINALS[id as usize % 3]));
+    }
+    let st = q.stats();
+    assert_eq!((st.completed, st.cancelled, st.failed), (10, 10, 10));
+    assert_eq!(q.snapshot().finished.len(), 30);
+    inv(&q);
+}
+
+pub fn retention_keep_last<F: Factory>() {
+    let q = with::<F>(
+        Opts::default()
+            .max_attempts(1)
+            .retention(Retention::KeepLast(4)),
+    );
+    for id in 0..30u64 {
+        q.add_task(id, 0, s(id)).unwrap();
+        finish_one::<F>(&q, id, FINALS[id as usize % 3]);
+        inv(&q);
+        let st = q.stats();
+        assert_eq!(
+            st.completed + st.cancelled + st.failed,
+            (id as usize + 1).min(4)
+        );
+    }
+    for id in 0..26u64 {
+        assert_eq!(q.get_status(&id), None, "task {id} should be dropped");
+    }
+    for id in 26..30u64 {
+        assert_eq!(q.get_status(&id), Some(FINALS[id as usize % 3]));
+    }
+    let st = q.stats();
+    assert_eq!(
+        (st.total_completed, st.total_cancelled, st.total_failed),
+        (10, 10, 10)
+    );
+    // A forget inside the window leaves the others in place.
+    q.forget_task(&28).unwrap();
+    assert_eq!(q.get_status(&27), Some(FINALS[0]));
+    q.add_task(100, 0, s("x")).unwrap();
+    finish_one::<F>(&q, 100, TaskStatus::Completed);
+    assert_eq!(q.get_status(&26), Some(FINALS[2]));
+    assert_eq!(q.get_status(&100), Some(TaskStatus::Completed));
+    inv(&q);
+    // KeepLast(0) keeps nothing.
+    let q = with::<F>(Opts::default().retention(Retention::KeepLast(0)));
+    q.add_task(1, 0, s("a")).unwrap();
+    q.cancel_task(&1);
+    assert_eq!(q.get_status(&1), None);
+    inv(&q);
+}
+
+pub fn retention_keep_none<F: Factory>() {
+    let q = with::<F>(
+        Opts::default()
+            .max_attempts(1)
+            .retention(Retention::KeepNone),
+    );
+    for id in 0..30u64 {
+        q.add_task(id, 0, s(id)).unwrap();
+        finish_one::<F>(&q, id, FINALS[id as usize % 3]);
+        assert_eq!(q.get_status(&id), None);
+        inv(&q);
+    }
+    let st = q.stats();
+    assert_eq!((st.completed, st.cancelled, st.failed), (0, 0, 0));
+    assert_eq!(
+        (
+            st.total_added,
+            st.total_completed,
+            st.total_cancelled,
+            st.total_failed
+        ),
+        (30, 10, 10, 10)
+    );
+    assert!(q.snapshot().finished.is_empty());
+    // Cancelled by shutdown_now: not retained either.
+    q.add_task(50, 0, s("x")).unwrap();
+    assert_eq!(q.shutdown_now().len(), 1);
+    assert_eq!(q.get_status(&50), None);
+    inv(&q);
+}
+
+pub fn forget_frees_finished<F: Factory>() {
+    let q = new_q::<F>();
+    for id in 0..3u64 {
+        q.add_task(id, 0, s(id)).unwrap();
+    }
+    finish_one::<F>(&q, 0, TaskStatus::Completed);
+    finish_one::<F>(&q, 2, TaskStatus::Cancelled);
+    q.forget_task(&0).unwrap();
+    q.forget_task(&2).unwrap();
+    let st = q.stats();
+    assert_eq!((st.completed, st.cancelled, st.queued), (0, 0, 1));
+    assert_eq!((st.total_completed, st.total_cancelled), (1, 1));
+    assert!(q.snapshot().finished.is_empty());
+    inv(&q);
+}
+
+pub fn churn_leaves_no_garbage<F: Factory>() {
+    // Add / cancel cycles with KeepNone: nothing accumulates.
+    let q = with::<F>(Opts::default().retention(Retention::KeepNone));
+    q.add_task(u64::MAX, 0, s("stays")).unwrap();
+    for round in 0..200u64 {
+        for i in 0..50u64 {
+            q.add_task(round * 50 + i, (i % 7) as i64, String::new())
+                .unwrap();
+        }
+        for i in 0..50u64 {
+            assert!(q.cancel_task(&(round * 50 + i)));
+        }
+        assert_eq!(q.len(), 1);
+        if round % 20 == 0 {
+            inv(&q);
+        }
+    }
+    let st = q.stats();
+    let mut want = Stats::default();
+    (want.queued, want.total_added, want.total_cancelled) = (1, 10_001, 10_000);
+    assert_eq!(st, want);
+    assert_eq!(drain(&q), vec![u64::MAX]);
+    inv(&q);
+
+    // Bursts with KeepAll and forget: the same.
+    let q = new_q::<F>();
+    for round in 0..20u64 {
+        for i in 0..500u64 {
+            q.add_task(i, (i % 5) as i64, String::new()).unwrap();
+        }
+        // Re-prioritise many times: no tombstones, len unchanged.
+        for i in 0..500u64 {
+            q.update_priority(&i, (round as i64) - (i as i64)).unwrap();
+        }
+        assert_eq!(q.len(), 500);
+        inv(&q);
+        for i in 0..500u64 {
+            assert!(q.cancel_task(&i));
+            q.forget_task(&i).unwrap();
+        }
+        assert_eq!(q.len(), 0);
+        let st = q.stats();
+        assert_eq!((st.queued, st.cancelled, st.processing), (0, 0, 0));
+        inv(&q);
+    }
+    let snap = q.snapshot();
+    assert!(snap.queued.is_empty() && snap.processing.is_empty() && snap.finished.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Counts
+// ---------------------------------------------------------------------------------------------
+
+pub fn len_and_stats_count_every_status<F: Factory>() {
+    let q = with::<F>(Opts::default().max_attempts(2));
+    assert!(q.is_empty());
+    assert_eq!(q.stats(), Stats::default());
+    for id in 0..10u64 {
+        q.add_task(id, -(id as i64), s(id)).unwrap();
+    }
+    assert_eq!(q.len(), 10);
+    assert!(!q.is_empty());
+    // 0,1 completed; 2 failed for good; 3 processing; 4 queued again after a failure;
+    // 5,6 cancelled; 7..9 queued.
+    for id in 0..2 {
+        claim_id::<F>(&q, id);
+        q.complete_task(&id).unwrap();
+    }
+    let t = claim_id::<F>(&q, 2);
+    q.fail_task(t).unwrap();
+    let t = claim_id::<F>(&q, 2);
+    assert_eq!(q.fail_task(t), Ok(TaskStatus::Failed));
+    claim_id::<F>(&q, 3);
+    let t = claim_id::<F>(&q, 4);
+    assert_eq!(q.fail_task(t), Ok(TaskStatus::Queued));
+    assert!(q.cancel_task(&5));
+    assert!(q.cancel_task(&6));
+    let st = q.stats();
+    let mut want = Stats::default();
+    (
+        want.queued,
+        want.processing,
+        want.completed,
+        want.cancelled,
+        want.failed,
+    ) = (4, 1, 2, 2, 1);
+    (want.total_added, want.total_completed) = (10, 2);
+    (want.total_cancelled, want.total_failed) = (2, 1);
+    assert_eq!(st, want);
+    assert_eq!(q.len(), st.queued);
+    let known = st.queued + st.processing + st.completed + st.cancelled + st.failed;
+    assert_eq!(known as u64, st.total_added);
+    inv(&q);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. ClaimGuard
+// ---------------------------------------------------------------------------------------------
+
+pub fn claim_guard_complete_fail_drop<F: Factory>() {
+    let q = with::<F>(Opts::default().max_attempts(3));
+    q.add_task(1, 0, s("a")).unwrap();
+    q.add_task(2, 0, s("b")).unwrap();
+    q.add_task(3, 0, s("c")).unwrap();
+    let g = q.claim(None).unwrap();
+    assert_eq!((g.id, g.payload.as_str()), (1, "a"));
+    assert_eq!(g.task().attempts, 0);
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Processing));
+    g.complete().unwrap();
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Completed));
+
+    let g = q.claim(Some(Duration::ZERO)).unwrap();
+    assert_eq!(g.id, 2);
+    assert_eq!(g.fail(), Ok(TaskStatus::Queued));
+    assert_eq!(q.get_status(&2), Some(TaskStatus::Queued));
+
+    {
+        let g = q.claim(None).unwrap();
+        assert_eq!(g.id, 3);
+    } // dropped unfinished
+    assert_eq!(q.get_status(&3), Some(TaskStatus::Queued));
+    let order: Vec<(u64, u32)> = std::iter::from_fn(|| q.claim(Some(Duration::ZERO)).ok())
+        .map(|g| {
+            let r = (g.id, g.attempts);
+            g.complete().unwrap();
+            r
+        })
+        .collect();
+    assert_eq!(order, vec![(2, 1), (3, 1)]);
+    // A guard whose task was completed by id meanwhile: dropping it changes nothing.
+    q.add_task(4, 0, s("d")).unwrap();
+    let g = q.claim(None).unwrap();
+    q.complete_task(&4).unwrap();
+    drop(g);
+    assert_eq!(q.get_status(&4), Some(TaskStatus::Completed));
+    assert_eq!(
+        q.claim(Some(Duration::ZERO)).unwrap_err(),
+        ClaimError::Timeout
+    );
+    // Dropped on its last attempt: Failed.
+    q.add_task(5, 0, s("e")).unwrap();
+    for _ in 0..3 {
+        drop(q.claim(None).unwrap());
+    }
+    assert_eq!(q.get_status(&5), Some(TaskStatus::Failed));
+    inv(&q);
+}
+
+pub fn claim_guard_put_back_on_panic<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("boom")).unwrap();
+    thread::scope(|sc| {
+        let h = sc.spawn(|| {
+            let g = q.claim(None).unwrap();
+            assert_eq!(q.get_status(&g.id), Some(TaskStatus::Processing));
+            panic!("worker dies while processing task {}", g.id);
+        });
+        assert!(h.join().is_err(), "the worker should have panicked");
+    });
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Queued));
+    let t = q.try_get_next_task().unwrap();
+    assert_eq!((t.id, t.attempts), (1, 1));
+    assert_eq!(t.payload, "boom");
+    inv(&q);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Snapshot and restore
+// ---------------------------------------------------------------------------------------------
+
+pub fn snapshot_and_restore<F: Factory>() {
+    let q = with::<F>(Opts::default().max_attempts(5));
+    let prios = [1, 5, 1, 9, 5, 0, 1];
+    for (id, &p) in prios.iter().enumerate() {
+        q.add_task(id as u64, p, s(id)).unwrap();
+    }
+    claim_id::<F>(&q, 3); // processing
+    let t = claim_id::<F>(&q, 1);
+    q.fail_task(t).unwrap(); // queued again, attempts 1, behind 4
+    claim_id::<F>(&q, 4); // processing
+    claim_id::<F>(&q, 1);
+    q.complete_task(&1).unwrap();
+    assert!(q.cancel_task(&5));
+    q.update_priority(&6, 5).unwrap();
+    // queued: 6 (5), 0 (1), 2 (1)
+    let mut snap = q.snapshot();
+    let ids = |v: &[Task<u64, String>]| v.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(&snap.queued), vec![6, 0, 2]);
+    let processing: Vec<(u64, i64, u32)> = snap
+        .processing
+        .iter()
+        .map(|t| (t.id, t.priority, t.attempts))
+        .collect();
+    assert_eq!(processing, vec![(3, 9, 0), (4, 5, 0)]);
+    let mut finished: Vec<(u64, TaskStatus)> =
+        snap.finished.iter().map(|f| (f.id, f.status)).collect();
+    finished.sort_unstable_by_key(|f| f.0);
+    assert_eq!(
+        finished,
+        vec![(1, TaskStatus::Completed), (5, TaskStatus::Cancelled)]
+    );
+    assert_eq!(snap.queued[0].priority, 5);
+    assert_eq!(snap.queued[1].payload, "0");
+    // The snapshot did not change the queue.
+    assert_eq!(q.len(), 3);
+    inv(&q);
+
+    // Tasks in flight cannot be restored (their payloads are with their workers): refused,
+    // unless the caller drops them from the snapshot on purpose.
+    assert_eq!(
+        F::restore(Opts::default(), snap.clone()).err(),
+        Some(RestoreError::InFlight(2))
+    );
+    snap.processing.clear();
+    let r = F::restore(Opts::default(), snap.clone()).unwrap();
+    inv(&r);
+    assert_eq!(r.len(), 3);
+    assert_eq!(r.get_status(&3), None);
+    assert_eq!(r.get_status(&1), Some(TaskStatus::Completed));
+    assert_eq!(r.get_status(&5), Some(TaskStatus::Cancelled));
+    assert_eq!(
+        r.add_task(1, 0, s("dup")),
+        Err(AddError::Duplicate(s("dup")))
+    );
+    let st = r.stats();
+    assert_eq!(
+        (st.queued, st.processing, st.completed, st.cancelled),
+        (3, 0, 1, 1)
+    );
+    // Claim order: by priority; among equals, in their queued order.
+    let order: Vec<(u64, u32, String)> = std::iter::from_fn(|| r.try_get_next_task().ok())
+        .map(|t| (t.id, t.attempts, t.payload))
+        .collect();
+    assert_eq!(order, vec![(6, 0, s(6)), (0, 0, s(0)), (2, 0, s(2))]);
+    // Restoring under another policy applies it.
+    let r = F::restore(Opts::default().retention(Retention::KeepNone), snap).unwrap();
+    assert_eq!(r.get_status(&1), None);
+    assert_eq!(r.len(), 3);
+    inv(&r);
+}
+
+pub fn restore_keeps_attempts_and_rejects_bad_snapshots<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    let t = q.try_get_next_task().unwrap();
+    q.fail_task(t).unwrap(); // queued, attempts 1
+    let r = F::restore(Opts::default(), q.snapshot()).unwrap();
+    assert_eq!(r.try_get_next_task().unwrap().attempts, 1);
+
+    let task = |id: u64| Task::new(id, 0, s(id));
+    let snapshot = |queued, finished| {
+        let mut s = Snapshot::default();
+        s.queued = queued;
+        s.finished = finished;
+        s
+    };
+    let dup_queued = snapshot(vec![task(1), task(1)], vec![]);
+    let dup_finished = snapshot(
+        vec![task(1)],
+        vec![FinishedTask {
+            id: 1,
+            status: TaskStatus::Completed,
+        }],
+    );
+    for bad in [dup_queued, dup_finished] {
+        assert_eq!(
+            F::restore(Opts::default(), bad).err(),
+            Some(RestoreError::DuplicateId)
+        );
+    }
+    for status in [TaskStatus::Queued, TaskStatus::Processing] {
+        let bad = snapshot(vec![], vec![FinishedTask { id: 1u64, status }]);
+        assert_eq!(
+            F::restore::<u64, String>(Opts::default(), bad).err(),
+            Some(RestoreError::NotFinished(status))
+        );
+    }
+    let empty: Snapshot<u64, String> = Snapshot::default();
+    let r = F::restore(Opts::default().capacity(3), empty).unwrap();
+    assert_eq!(r.capacity(), Some(3));
+    assert!(r.is_empty());
+    inv(&r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input, key types, dyn usage
+// ---------------------------------------------------------------------------------------------
+
+pub fn string_ids_empty_and_huge<F: Factory>() {
+    let q: F::Q<String, Vec<u8>> = F::build(Opts::default());
+    let huge = "x".repeat(1 << 20);
+    let huge2 = format!("{}y", &huge[1..]); // same length, different content
+    q.add_task(String::new(), 0, vec![0]).unwrap();
+    q.add_task(huge.clone(), 1, vec![1]).unwrap();
+    q.add_task(huge2.clone(), 1, vec![2]).unwrap();
+    assert_eq!(
+        q.add_task(String::new(), 0, vec![3]),
+        Err(AddError::Duplicate(vec![3]))
+    );
+    assert_eq!(
+        q.add_task(huge.clone(), 0, vec![4]),
+        Err(AddError::Duplicate(vec![4]))
+    );
+    assert_eq!(q.get_status(&String::new()), Some(TaskStatus::Queued));
+    assert_eq!(q.get_status(&"y".to_string()), None);
+    let t = q.try_get_next_task().unwrap();
+    assert_eq!(t.id.len(), 1 << 20);
+    assert_eq!(t.id, huge);
+    q.complete_task(&huge).unwrap();
+    q.update_priority(&String::new(), i64::MAX).unwrap();
+    let t = q.try_get_next_task().unwrap();
+    assert_eq!(t.id, "");
+    assert_eq!(q.fail_task(t), Ok(TaskStatus::Queued));
+    assert!(q.cancel_task(&String::new()));
+    assert!(q.cancel_task(&huge2));
+    q.forget_task(&huge).unwrap();
+    assert_eq!(q.get_status(&huge), None);
+    assert_eq!(q.complete_task(&huge), Err(TaskError::NotFound));
+    inv(&q);
+}
+
+pub fn u64_ids_full_range<F: Factory>() {
+    let q: F::Q<u64, ()> = F::build(Opts::default());
+    for id in [0u64, u64::MAX, 1, u64::MAX - 1] {
+        q.add_task(id, 0, ()).unwrap();
+    }
+    assert_eq!(q.add_task(u64::MAX, 0, ()), Err(AddError::Duplicate(())));
+    assert_eq!(drain(&q), vec![0, u64::MAX, 1, u64::MAX - 1]);
+    for id in [0u64, u64::MAX, 1, u64::MAX - 1] {
+        q.complete_task(&id).unwrap();
+    }
+    assert_eq!(q.stats().completed, 4);
+    inv(&q);
+}
+
+pub fn extreme_priorities_with_updates<F: Factory>() {
+    let q = new_q::<F>();
+    q.add_task(1, i64::MIN, s(1)).unwrap();
+    q.add_task(2, i64::MAX, s(2)).unwrap();
+    q.add_task(3, i64::MIN, s(3)).unwrap();
+    q.add_task(4, i64::MAX, s(4)).unwrap();
+    q.update_priority(&1, i64::MAX).unwrap();
+    q.update_priority(&4, i64::MIN).unwrap();
+    assert_eq!(drain(&q), vec![1, 2, 3, 4]);
+    inv(&q);
+}
+
+pub fn dyn_trait_object_works<F: Factory>()
+where
+    Q<F>: 'static,
+{
+    let q = with::<F>(Opts::default().capacity(4));
+    let d: &dyn TaskQueue<u64, String> = &q;
+    d.add_task(1, 1, s("a")).unwrap();
+    d.try_add_task(2, 2, s("b")).unwrap();
+    d.add_task_timeout(3, 0, s("c"), Duration::ZERO).unwrap();
+    assert_eq!(d.len(), 3);
+    assert!(!d.is_empty());
+    assert_eq!(d.capacity(), Some(4));
+    let g = ClaimGuard::claim(d, None).unwrap();
+    assert_eq!(g.id, 2);
+    g.complete().unwrap();
+    let t = d.get_next_task(Some(Duration::ZERO)).unwrap();
+    assert_eq!(d.fail_task(t), Ok(TaskStatus::Queued));
+    d.update_priority(&1, -5).unwrap();
+    assert!(d.cancel_task(&3));
+    d.forget_task(&3).unwrap();
+    assert_eq!(d.get_status(&2), Some(TaskStatus::Completed));
+    assert_eq!(d.stats().total_added, 3);
+    assert_eq!(d.snapshot().queued.len(), 1);
+    d.shutdown();
+    assert!(d.is_shut_down());
+    assert_eq!(d.shutdown_now().len(), 1);
+    // Boxed trait objects, shared across threads.
+    let boxed: Arc<dyn TaskQueue<u64, String>> = Arc::new(new_q::<F>());
+    let b2 = Arc::clone(&boxed);
+    let h = thread::spawn(move || b2.get_next_task(None).map(|t| t.id));
+    boxed.add_task(9, 0, s("z")).unwrap();
+    assert_eq!(h.join().unwrap(), Ok(9));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking producers
+// ---------------------------------------------------------------------------------------------
+
+pub fn blocked_producer_wakes_on_claim_and_cancel<F: Factory>() {
+    let q = with::<F>(Opts::default().capacity(1));
+    q.add_task(1, 0, s("a")).unwrap();
+    thread::scope(|sc| {
+        let h = sc.spawn(|| q.add_task(2, 0, s("b")));
+        let_block();
+        // A full queue never accepts it meanwhile.
+        assert_eq!(q.get_status(&2), None);
+        assert_eq!(q.try_get_next_task().unwrap().id, 1);
+        h.join().unwrap().unwrap();
+    });
+    assert_eq!(q.get_status(&2), Some(TaskStatus::Queued));
+    thread::scope(|sc| {
+        let h = sc.spawn(|| q.add_task_timeout(3, 0, s("c"), Duration::from_secs(3600)));
+        let_block();
+        assert_eq!(q.get_status(&3), None);
+        assert!(q.cancel_task(&2));
+        h.join().unwrap().unwrap();
+    });
+    assert_eq!(q.get_status(&3), Some(TaskStatus::Queued));
+    assert_eq!(q.len(), 1);
+    // Several blocked producers, freed one place at a time.
+    thread::scope(|sc| {
+        let hs: Vec<_> = (10..13u64)
+            .map(|id| {
+                let q = &q;
+                sc.spawn(move || q.add_task(id, 0, s(id)))
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        while claimed.len() < 4 {
+            claimed.push(q.get_next_task(None).unwrap().id);
+        }
+        for h in hs {
+            h.join().unwrap().unwrap();
+        }
+        claimed.sort_unstable();
+        assert_eq!(claimed, vec![3, 10, 11, 12]);
+    });
+    inv(&q);
+}
+
+pub fn blocked_producer_gets_shutdown<F: Factory>() {
+    for now in [false, true] {
+        let q = with::<F>(Opts::default().capacity(1));
+        q.add_task(1, 0, s("a")).unwrap();
+        thread::scope(|sc| {
+            let h1 = sc.spawn(|| q.add_task(2, 0, s("b")));
+            let h2 = sc.spawn(|| q.add_task_timeout(3, 0, s("c"), Duration::from_secs(3600)));
+            let_block();
+            if now {
+                assert_eq!(q.shutdown_now().len(), 1);
+            } else {
+                q.shutdown();
+            }
+            assert_eq!(h1.join().unwrap(), Err(AddError::ShutDown(s("b"))));
+            assert_eq!(h2.join().unwrap(), Err(AddTimeoutError::ShutDown(s("c"))));
+        });
+        assert_eq!(q.stats().total_added, 1);
+        inv(&q);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instantiation: one module per strategy.
+// ---------------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------------
+// Defects found by trying the crate as a new user (one test each)
+// ---------------------------------------------------------------------------------------------
+
+/// Defect 1: a stale guard must never touch a later claim of the same id. With `KeepNone`, claim
+/// "r7" (guard A), complete it by id, add "r7" again and claim it (worker B), then drop guard A:
+/// B's claim stays `Processing` and is not handed out a third time.
+pub fn stale_guard_cannot_touch_a_later_claim<F: Factory>() {
+    let q = F::build::<String, u32>(Opts::default().retention(Retention::KeepNone));
+    q.add_task("r7".to_string(), 0, 1).unwrap();
+    let guard_a = q.claim(None).unwrap();
+    q.complete_task(&"r7".to_string()).unwrap();
+    q.add_task("r7".to_string(), 0, 2).unwrap();
+    let b = q.try_get_next_task().unwrap();
+    assert_eq!(b.payload, 2);
+    drop(guard_a); // fenced: refused, changes nothing
+    assert_eq!(
+        q.get_status(&"r7".to_string()),
+        Some(TaskStatus::Processing)
+    );
+    assert_eq!(q.try_get_next_task().unwrap_err(), ClaimError::Empty);
+    assert_eq!(q.stats().processing, 1);
+    // The same for a stale guard finished explicitly, and for a stale token.
+    let q2 = F::build::<String, u32>(Opts::default().retention(Retention::KeepNone));
+    q2.add_task("x".to_string(), 0, 1).unwrap();
+    let old = q2.claim(None).unwrap();
+    q2.complete_task(&"x".to_string()).unwrap();
+    q2.add_task("x".to_string(), 0, 2).unwrap();
+    let new = q2.claim(None).unwrap();
+    let stale_token = old.token();
+    assert_eq!(old.fail(), Err(TaskError::Stale));
+    assert_eq!(
+        q2.complete_claim(&"x".to_string(), stale_token),
+        Err(TaskError::Stale)
+    );
+    assert_eq!(
+        q2.get_status(&"x".to_string()),
+        Some(TaskStatus::Processing)
+    );
+    assert_eq!(new.complete(), Ok(()));
+    inv(&q);
+    inv(&q2);
+}
+
+/// A payload whose `Drop` panics once it is armed.
+struct Bomb(bool);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.0 && !thread::panicking() {
+            panic!("payload drop panicked");
+        }
+    }
+}
+
+/// An id whose `Clone` panics on demand, and whose `Hash` panics on demand for id 1 only (`Eq`
+/// compares the number).
+#[derive(Debug)]
+struct Touchy {
+    n: u64,
+    panic_clone: Arc<std::sync::atomic::AtomicBool>,
+    panic_hash: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Clone for Touchy {
+    fn clone(&self) -> Self {
+        if self.panic_clone.load(std::sync::atomic::Ordering::SeqCst) {
+            panic!("K::clone panicked");
+        }
+        Touchy {
+            n: self.n,
+            panic_clone: Arc::clone(&self.panic_clone),
+            panic_hash: Arc::clone(&self.panic_hash),
+        }
+    }
+}
+
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        self.n == other.n
+    }
+}
+
+impl Eq for Touchy {}
+
+impl std::hash::Hash for Touchy {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        if self.n == 1 && self.panic_hash.load(std::sync::atomic::Ordering::SeqCst) {
+            panic!("K::hash panicked");
+        }
+        self.n.hash(state);
+    }
+}
+
+/// Defect 2: user code that panics (a payload's `Drop`, `K::clone`, `K::hash`) never leaves the
+/// queue inconsistent: the counters stay right and the invariants hold after each caught panic.
+pub fn panicking_user_code_leaves_the_queue_consistent<F: Factory>() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    // Payload drop, on cancel, on a final failure, on shutdown_now's tasks, and on a stale fail.
+    let q = F::build::<u64, Bomb>(Opts::default().max_attempts(1));
+    for id in 0..4 {
+        q.add_task(id, 0, Bomb(true)).unwrap();
+    }
+    assert!(catch_unwind(AssertUnwindSafe(|| q.cancel_task(&0))).is_err());
+    inv(&q);
+    assert_eq!(q.get_status(&0), Some(TaskStatus::Cancelled));
+    let t = q.try_get_next_task().unwrap();
+    assert!(catch_unwind(AssertUnwindSafe(|| q.fail_task(t))).is_err());
+    inv(&q);
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Failed));
+    let st = q.stats();
+    assert_eq!(
+        (st.cancelled, st.failed, st.queued, st.processing),
+        (1, 1, 2, 0)
+    );
+    assert_eq!(q.forget_task(&0), Ok(()));
+    assert_eq!(q.forget_task(&1), Ok(()));
+    assert_eq!((q.stats().cancelled, q.stats().failed), (0, 0));
+    let drained = q.shutdown_now();
+    assert_eq!(drained.len(), 2);
+    inv(&q);
+    assert!(catch_unwind(AssertUnwindSafe(move || drop(drained))).is_err());
+    inv(&q);
+    assert_eq!(q.stats().cancelled, 2);
+
+    // K::clone panicking inside add (the id is cloned for the record) and claim (for the task).
+    let clone = Arc::new(AtomicBool::new(false));
+    let hash = Arc::new(AtomicBool::new(false));
+    let id = |n| Touchy {
+        n,
+        panic_clone: Arc::clone(&clone),
+        panic_hash: Arc::clone(&hash),
+    };
+    let q = F::build::<Touchy, u32>(Opts::default().retention(Retention::KeepLast(1)));
+    q.add_task(id(1), 0, 10).unwrap();
+    clone.store(true, SeqCst);
+    assert!(catch_unwind(AssertUnwindSafe(|| q.add_task(id(2), 0, 20))).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| q.try_get_next_task())).is_err());
+    clone.store(false, SeqCst);
+    inv(&q);
+    assert_eq!(q.get_status(&id(2)), None);
+    assert_eq!(q.get_status(&id(1)), Some(TaskStatus::Queued));
+    assert_eq!((q.len(), q.stats().processing), (1, 0));
+    // K::hash panicking in a lookup changes nothing.
+    let t = q.try_get_next_task().unwrap();
+    assert_eq!(t.id.n, 1);
+    hash.store(true, SeqCst);
+    assert!(catch_unwind(AssertUnwindSafe(|| q.complete_claim(&t.id, t.token()))).is_err());
+    hash.store(false, SeqCst);
+    inv(&q);
+    assert_eq!(q.get_status(&id(1)), Some(TaskStatus::Processing));
+    q.complete_claim(&t.id, t.token()).unwrap();
+    // K::hash panicking when retention removes the older record (KeepLast(1): completing 3
+    // evicts 1): task 3 is completed, task 1 stays retained, the counts agree.
+    q.add_task(id(3), 0, 30).unwrap();
+    let t3 = q.try_get_next_task().unwrap();
+    hash.store(true, SeqCst);
+    assert!(catch_unwind(AssertUnwindSafe(|| q.complete_claim(&t3.id, t3.token()))).is_err());
+    hash.store(false, SeqCst);
+    inv(&q);
+    assert_eq!(q.get_status(&id(3)), Some(TaskStatus::Completed));
+    assert_eq!(q.get_status(&id(1)), Some(TaskStatus::Completed));
+    let st = q.stats();
+    assert_eq!((st.completed, st.total_completed, st.processing), (2, 2, 0));
+    // Everything still works afterwards, retention included.
+    assert_eq!(
+        q.complete_claim(&t3.id, t3.token()),
+        Err(TaskError::InvalidState {
+            current: TaskStatus::Completed
+        })
+    );
+    q.add_task(id(4), 0, 40).unwrap();
+    assert!(q.cancel_task(&id(4)));
+    inv(&q);
+    assert_eq!(
+        q.stats().completed + q.stats().cancelled,
+        1,
+        "KeepLast(1) again"
+    );
+}
+
+/// Defect 3: the default retention is bounded, so memory follows live tasks: finishing many
+/// tasks with the default options keeps a bounded number of records.
+pub fn default_retention_is_bounded<F: Factory>() {
+    let q = new_q::<F>();
+    let n = 30_000u64;
+    for id in 0..n {
+        q.add_task(id, 0, String::new()).unwrap();
+        let t = q.try_get_next_task().unwrap();
+        q.complete_claim(&t.id, t.token()).unwrap();
+    }
+    let st = q.stats();
+    assert_eq!(st.total_completed, n);
+    assert_eq!(
+        st.completed, 10_000,
+        "the default retention keeps the last 10,000 finished tasks"
+    );
+    assert_eq!(q.get_status(&0), None);
+    assert_eq!(q.get_status(&(n - 1)), Some(TaskStatus::Completed));
+    assert_eq!(q.snapshot().finished.len(), 10_000);
+    inv(&q);
+}
+
+/// Defect 5: the API a new user reaches for works on every strategy: `claim` on a `dyn
+/// TaskQueue`, an owned guard moved into a `'static` thread, lookups by a borrowed id (on the
+/// concrete type; see `borrowed_lookups` in tests/api.rs), payloads that are `Send` but not
+/// `Sync` (a boxed `FnOnce` job), every strategy `RefUnwindSafe`, and zero capacity or attempts
+/// refused with a clear error.
+pub fn new_user_api<F: Factory>() {
+    // claim on a trait object.
+    let q = new_q::<F>();
+    q.add_task(1, 0, s("a")).unwrap();
+    let d: &dyn TaskQueue<u64, String> = &q;
+    let guard = d.claim(None).unwrap();
+    assert_eq!(guard.payload, "a");
+    guard.complete().unwrap();
+    // An owned guard in a 'static thread.
+    let shared: Arc<dyn TaskQueue<u64, String>> = Arc::new(new_q::<F>());
+    shared.add_task(2, 0, s("b")).unwrap();
+    let guard = taskq::OwnedClaimGuard::claim(Arc::clone(&shared), None).unwrap();
+    let done = thread::spawn(move || guard.complete()).join().unwrap();
+    assert_eq!(done, Ok(()));
+    assert_eq!(shared.get_status(&2), Some(TaskStatus::Completed));
+    // Send-only payloads: boxed FnOnce jobs, run by the worker that claimed them.
+    type Job = Box<dyn FnOnce() -> u64 + Send>;
+    let jobs: Arc<F::Q<u64, Job>> = Arc::new(F::build(Opts::default()));
+    for i in 0..10u64 {
+        jobs.add_task(i, i as i64, Box::new(move || i * i)).unwrap();
+    }
+    jobs.shutdown();
+    let j2 = Arc::clone(&jobs);
+    let sum = thread::spawn(move || {
+        let mut sum = 0;
+        while let Ok(task) = j2.get_next_task(None) {
+            let token = task.token();
+            sum += (task.payload)();
+            j2.complete_claim(&task.id, token).unwrap();
+        }
+        sum
+    })
+    .join()
+    .unwrap();
+    assert_eq!(sum, (0..10).map(|i| i * i).sum::<u64>());
+    // A Send-only payload handed back by a failed claim is kept for the retry.
+    let cells = F::build::<u64, std::cell::Cell<u32>>(Opts::default());
+    cells.add_task(1, 0, std::cell::Cell::new(5)).unwrap();
+    let t = cells.try_get_next_task().unwrap();
+    t.payload.set(6);
+    cells.fail_task(t).unwrap();
+    assert_eq!(cells.try_get_next_task().unwrap().payload.get(), 6);
+    // RefUnwindSafe: a queue can be used inside catch_unwind by reference.
+    fn ref_unwind_safe<T: std::panic::RefUnwindSafe>(_: &T) {}
+    ref_unwind_safe(&q);
+    let caught = std::panic::catch_unwind(|| q.len());
+    assert_eq!(caught.ok(), Some(0));
+    // Zero capacity and zero attempts are refused when the queue is built.
+    assert_eq!(
+        F::try_build::<u64, String>(Opts::default().capacity(0)).err(),
+        Some(taskq::BuildError::ZeroCapacity)
+    );
+    assert_eq!(
+        F::try_build::<u64, String>(Opts::default().max_attempts(0)).err(),
+        Some(taskq::BuildError::ZeroMaxAttempts)
+    );
+    assert!(F::try_build::<u64, String>(Opts::default().capacity(1).max_attempts(1)).is_ok());
+}
+
+/// Runs the whole contract suite against one backend: `contract_suite!(name, Factory)` makes a
+/// module `name` with one `#[test]` per rule.
+macro_rules! contract_suite {
+    ($name:ident, $factory:ty) => {
+        mod $name {
+            $crate::common::contract::contract_suite!(@tests $factory; order_priority_then_fifo, order_random_many, update_priority_reorders, update_priority_random_many, fail_requeues_behind_equals, duplicate_ids_are_refused_with_payload, readd_after_forget_or_retention, add_after_shutdown_is_refused, capacity_full_and_timeout, claim_marks_processing, try_get_on_empty, claim_timeout_waits_at_least, huge_timeouts_do_not_panic, none_blocks_until_add, blocked_claimer_wakes_on_fail, blocked_claimers_wake_on_shutdown, no_task_handed_to_two_claimers, illegal_transitions_report_current_state, unknown_ids_are_not_found, cancel_only_queued, fail_counts_attempts_until_failed, graceful_shutdown_drains, shutdown_now_returns_queued_best_first, completing_after_shutdown_now, retention_keep_all, retention_keep_last, retention_keep_none, forget_frees_finished, churn_leaves_no_garbage, len_and_stats_count_every_status, claim_guard_complete_fail_drop, claim_guard_put_back_on_panic, snapshot_and_restore, restore_keeps_attempts_and_rejects_bad_snapshots, string_ids_empty_and_huge, u64_ids_full_range, extreme_priorities_with_updates, dyn_trait_object_works, blocked_producer_wakes_on_claim_and_cancel, blocked_producer_gets_shutdown, stale_guard_cannot_touch_a_later_claim, panicking_user_code_leaves_the_queue_consistent, default_retention_is_bounded, new_user_api);
+        }
+    };
+    (@tests $factory:ty; $($test:ident),+) => {
+        $(
+            #[test]
+            fn $test() {
+                $crate::common::contract::$test::<$factory>();
+            }
+        )+
+    };
+}
+pub(crate) use contract_suite;

@@ -1,0 +1,291 @@
+//! Operations, their results, and how one is applied to a queue (the real one or the
+//! specification).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use taskq::{
+    AddError, AddTimeoutError, Backend, ClaimError, MemoryError, Retention, Task, TaskError,
+    TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
+};
+
+use super::*;
+use crate::common::{Factory, Inspect, Opts, Rng};
+
+/// How an add is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddKind {
+    /// `add_task` (only on unbounded queues, where it never blocks).
+    Blocking,
+    /// `try_add_task`.
+    Try,
+    /// `add_task_timeout(.., Duration::ZERO)`.
+    ZeroTimeout,
+}
+
+/// How a claim is issued. None has a finite timeout, so no result depends on real time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimKind {
+    /// `try_get_next_task`.
+    Try,
+    /// `get_next_task(Some(Duration::ZERO))`: never waits.
+    ZeroTimeout,
+    /// `get_next_task(None)`: waits for a task or a shutdown. Sequentially it is a partial
+    /// operation: it can take effect only in a state where a task is queued or the queue is shut
+    /// down, so the specification runs it as `try_get_next_task` and answers [`Res::Blocks`] where
+    /// that finds the queue empty.
+    Blocking,
+}
+
+/// Where an operation runs: on the queue under test, or on the sequential specification, where a
+/// blocking claim must not block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Real,
+    Spec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Add {
+        kind: AddKind,
+        id: Id,
+        priority: i64,
+        payload: Payload,
+    },
+    Claim(ClaimKind),
+    Complete(Id),
+    /// `complete_claim` of the task this thread's event number `claim` claimed.
+    CompleteClaim {
+        id: Id,
+        claim: usize,
+    },
+    /// `fail_task` of the task this thread's event number `claim` claimed.
+    Fail {
+        id: Id,
+        claim: usize,
+    },
+    Cancel(Id),
+    UpdatePriority(Id, i64),
+    Status(Id),
+    Len,
+    Forget(Id),
+    Shutdown,
+    ShutdownNow,
+}
+
+/// A task as handed out, with the payload by value so that histories compare and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TaskView {
+    pub id: Id,
+    pub priority: i64,
+    pub payload: Payload,
+    pub attempts: u32,
+}
+
+impl From<Task<Id, Payload>> for TaskView {
+    fn from(t: Task<Id, Payload>) -> Self {
+        TaskView {
+            id: t.id,
+            priority: t.priority,
+            payload: t.payload,
+            attempts: t.attempts,
+        }
+    }
+}
+
+impl fmt::Display for TaskView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "task(id={}, prio={}, payload={:#x}, attempts={})",
+            self.id, self.priority, self.payload, self.attempts
+        )
+    }
+}
+
+/// Why an add was refused; the payload handed back is kept next to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Full,
+    Duplicate,
+    ShutDown,
+    Timeout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Res {
+    Add(Result<(), (Refusal, Payload)>),
+    Claim(Result<TaskView, ClaimError>),
+    /// `complete_task`, `update_priority`, `forget_task`.
+    Task(Result<(), TaskError>),
+    Fail(Result<TaskStatus, TaskError>),
+    Cancel(bool),
+    Status(Option<TaskStatus>),
+    Len(usize),
+    Drained(Vec<TaskView>),
+    Unit,
+    /// What the specification answers for a blocking claim in a state where it would block; no
+    /// recorded operation has this result, so such a state is ruled out.
+    Blocks,
+}
+
+impl Res {
+    /// Whether the operation that gave this result changed the queue. The contract is that a
+    /// refused operation has no effect, so the checker skips such operations when it rebuilds a
+    /// state (the brute-force cross-check below replays everything and does not rely on this).
+    pub fn changes_state(&self) -> bool {
+        match self {
+            Res::Add(r) => r.is_ok(),
+            Res::Claim(r) => r.is_ok(),
+            Res::Task(r) => r.is_ok(),
+            Res::Fail(r) => r.is_ok(),
+            Res::Cancel(done) => *done,
+            Res::Status(_) | Res::Len(_) | Res::Blocks => false,
+            Res::Drained(_) | Res::Unit => true,
+        }
+    }
+}
+
+pub fn refusal_add(e: AddError<Payload>) -> (Refusal, Payload) {
+    match e {
+        AddError::Duplicate(p) => (Refusal::Duplicate, p),
+        AddError::ShutDown(p) => (Refusal::ShutDown, p),
+    }
+}
+
+pub fn refusal_try(e: TryAddError<Payload>) -> (Refusal, Payload) {
+    match e {
+        TryAddError::Full(p) => (Refusal::Full, p),
+        TryAddError::Duplicate(p) => (Refusal::Duplicate, p),
+        TryAddError::ShutDown(p) => (Refusal::ShutDown, p),
+    }
+}
+
+pub fn refusal_timeout(e: AddTimeoutError<Payload>) -> (Refusal, Payload) {
+    match e {
+        AddTimeoutError::Timeout(p) => (Refusal::Timeout, p),
+        AddTimeoutError::Duplicate(p) => (Refusal::Duplicate, p),
+        AddTimeoutError::ShutDown(p) => (Refusal::ShutDown, p),
+    }
+}
+
+/// Runs one operation; used both by the recorder (on the queue under test) and by the checker
+/// (on the sequential specification). `at` is the event's `(thread, position)`; claims store
+/// their task in `held` there, and fails and fenced completes take theirs from it.
+pub fn apply(q: &Queue, op: Op, mode: Mode, held: &mut Held, at: (usize, usize)) -> Res {
+    let claimed = |held: &Held, claim: usize| {
+        held.get(&(at.0, claim))
+            .cloned()
+            .expect("a fail or fenced complete names a successful claim of its thread")
+    };
+    match op {
+        Op::Add {
+            kind,
+            id,
+            priority,
+            payload,
+        } => Res::Add(match kind {
+            AddKind::Blocking => q.add_task(id, priority, payload).map_err(refusal_add),
+            AddKind::Try => q.try_add_task(id, priority, payload).map_err(refusal_try),
+            AddKind::ZeroTimeout => q
+                .add_task_timeout(id, priority, payload, Duration::ZERO)
+                .map_err(refusal_timeout),
+        }),
+        Op::Claim(kind) => Res::Claim(
+            match kind {
+                ClaimKind::Try => q.try_get_next_task(),
+                ClaimKind::ZeroTimeout => q.get_next_task(Some(Duration::ZERO)),
+                ClaimKind::Blocking if mode == Mode::Real => q.get_next_task(None),
+                ClaimKind::Blocking => match q.try_get_next_task() {
+                    Err(ClaimError::Empty) => return Res::Blocks,
+                    other => other,
+                },
+            }
+            .map(|task| {
+                held.insert(at, task.clone());
+                TaskView::from(task)
+            }),
+        ),
+        Op::Complete(id) => Res::Task(q.complete_task(&id)),
+        Op::CompleteClaim { claim, .. } => {
+            let task = claimed(held, claim);
+            Res::Task(q.complete_claim(&task.id, task.token()))
+        }
+        Op::Fail { claim, .. } => Res::Fail(q.fail_task(claimed(held, claim))),
+        Op::Cancel(id) => Res::Cancel(q.cancel_task(&id)),
+        Op::UpdatePriority(id, p) => Res::Task(q.update_priority(&id, p)),
+        Op::Status(id) => Res::Status(q.get_status(&id)),
+        Op::Len => Res::Len(q.len()),
+        Op::Forget(id) => Res::Task(q.forget_task(&id)),
+        Op::Shutdown => {
+            q.shutdown();
+            Res::Unit
+        }
+        Op::ShutdownNow => Res::Drained(q.shutdown_now().into_iter().map(Into::into).collect()),
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::Add {
+                kind,
+                id,
+                priority,
+                payload,
+            } => {
+                let name = match kind {
+                    AddKind::Blocking => "add_task",
+                    AddKind::Try => "try_add_task",
+                    AddKind::ZeroTimeout => "add_task_timeout(0)",
+                };
+                write!(f, "{name}(id={id}, prio={priority}, payload={payload:#x})")
+            }
+            Op::Claim(ClaimKind::Try) => f.write_str("try_get_next_task()"),
+            Op::Claim(ClaimKind::ZeroTimeout) => f.write_str("get_next_task(Some(0))"),
+            Op::Claim(ClaimKind::Blocking) => f.write_str("get_next_task(None)"),
+            Op::Complete(id) => write!(f, "complete_task({id})"),
+            Op::CompleteClaim { id, claim } => write!(f, "complete_claim({id}, claim #{claim})"),
+            Op::Fail { id, claim } => write!(f, "fail_task({id}, claim #{claim})"),
+            Op::Cancel(id) => write!(f, "cancel_task({id})"),
+            Op::UpdatePriority(id, p) => write!(f, "update_priority({id}, {p})"),
+            Op::Status(id) => write!(f, "get_status({id})"),
+            Op::Len => f.write_str("len()"),
+            Op::Forget(id) => write!(f, "forget_task({id})"),
+            Op::Shutdown => f.write_str("shutdown()"),
+            Op::ShutdownNow => f.write_str("shutdown_now()"),
+        }
+    }
+}
+
+impl fmt::Display for Res {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Res::Add(Ok(())) | Res::Task(Ok(())) => f.write_str("Ok"),
+            Res::Add(Err((why, p))) => write!(f, "Err({why:?}, payload {p:#x} back)"),
+            Res::Claim(Ok(t)) => write!(f, "Ok({t})"),
+            Res::Claim(Err(e)) => write!(f, "Err({e:?})"),
+            Res::Task(Err(e)) => write!(f, "Err({e:?})"),
+            Res::Fail(r) => write!(f, "{r:?}"),
+            Res::Cancel(b) => write!(f, "{b}"),
+            Res::Status(s) => write!(f, "{s:?}"),
+            Res::Len(n) => write!(f, "{n}"),
+            Res::Drained(ts) => {
+                f.write_str("[")?;
+                for (i, t) in ts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                f.write_str("]")
+            }
+            Res::Unit => f.write_str("()"),
+            Res::Blocks => f.write_str("(blocks)"),
+        }
+    }
+}

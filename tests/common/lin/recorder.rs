@@ -1,0 +1,293 @@
+//! The recorder: random plans run on real threads against a backend, and the driver that checks
+//! many of them.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use taskq::{
+    AddError, AddTimeoutError, Backend, ClaimError, MemoryError, Retention, Task, TaskError,
+    TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
+};
+
+use super::*;
+use crate::common::{Factory, Inspect, Opts, Rng};
+
+pub const IDS: u64 = 4;
+pub const PRIORITIES: u64 = 3;
+
+/// The shape of one recorded history.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub seed: u64,
+    pub threads: usize,
+    pub ops_per_thread: usize,
+    pub setup: Setup,
+    /// Whether `shutdown` / `shutdown_now` may be drawn (rarely).
+    pub allow_shutdown: bool,
+    /// Whether claims may block (`get_next_task(None)`); the observer then shuts the queue down
+    /// once every worker is done or blocked, which releases them.
+    pub blocking: bool,
+}
+
+impl Plan {
+    pub fn draw(seed: u64) -> Plan {
+        let mut rng = Rng::new(seed ^ 0x5151_5151);
+        let setup = match rng.below(4) {
+            0 => Setup::DEFAULT,
+            1 => Setup {
+                capacity: Some(2),
+                ..Setup::DEFAULT
+            },
+            2 => Setup {
+                max_attempts: Some(2),
+                ..Setup::DEFAULT
+            },
+            _ => Setup {
+                capacity: Some(3),
+                max_attempts: Some(1),
+                retention: Retention::KeepNone,
+            },
+        };
+        Plan {
+            seed,
+            threads: 3 + rng.below(2) as usize,
+            ops_per_thread: 6 + rng.below(5) as usize,
+            setup,
+            allow_shutdown: rng.below(5) == 0,
+            blocking: rng.below(3) == 0,
+        }
+    }
+}
+
+/// Draws a thread's next operation; `claimed` is the last task this thread claimed (its event
+/// position and id), so that completes and fails often hit a task in progress, and fenced ones
+/// can name it (it may be stale by then: someone completed it by id, say).
+pub fn draw_op(rng: &mut Rng, plan: &Plan, payload: Payload, claimed: Option<(usize, Id)>) -> Op {
+    let id = rng.below(IDS) as Id;
+    let mine = match claimed {
+        Some((_, c)) if rng.below(5) != 0 => c,
+        _ => id,
+    };
+    let priority = rng.below(PRIORITIES) as i64;
+    match rng.below(100) {
+        0..=26 => Op::Add {
+            kind: match (plan.setup.capacity, rng.below(3)) {
+                (None, 0) => AddKind::Blocking,
+                (_, 1) => AddKind::ZeroTimeout,
+                _ => AddKind::Try,
+            },
+            id,
+            priority,
+            payload,
+        },
+        27..=49 => Op::Claim(match rng.below(3) {
+            0 if plan.blocking => ClaimKind::Blocking,
+            0 | 1 => ClaimKind::Try,
+            _ => ClaimKind::ZeroTimeout,
+        }),
+        50..=55 => Op::Complete(mine),
+        56..=61 => match claimed {
+            Some((claim, id)) => Op::CompleteClaim { id, claim },
+            None => Op::Complete(mine),
+        },
+        62..=69 => match claimed {
+            Some((claim, id)) => Op::Fail { id, claim },
+            None => Op::Status(mine),
+        },
+        70..=76 => Op::Cancel(id),
+        77..=83 => Op::UpdatePriority(id, priority),
+        84..=91 => Op::Status(id),
+        92..=94 => Op::Len,
+        95..=97 => Op::Forget(id),
+        _ if plan.allow_shutdown => {
+            if rng.below(2) == 0 {
+                Op::Shutdown
+            } else {
+                Op::ShutdownNow
+            }
+        }
+        _ => Op::Status(mine),
+    }
+}
+
+/// Runs `op` on `q` as event `at`, stamped with the logical clock before the call and after it
+/// returns.
+pub fn stamp(q: &Queue, clock: &AtomicU64, at: (usize, usize), op: Op, held: &mut Held) -> Event {
+    let thread = at.0;
+    let inv = clock.fetch_add(1, Ordering::SeqCst);
+    let res = apply(q, op, Mode::Real, held, at);
+    let resp = clock.fetch_add(1, Ordering::SeqCst);
+    Event {
+        thread,
+        inv,
+        resp,
+        op,
+        res,
+    }
+}
+
+/// Runs `plan` on a fresh queue of backend `F` and returns its history: the workers' events,
+/// the observer's `shutdown()` if claims may block, then, once every worker has joined, the
+/// observer's status read of every id and `len()`.
+pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
+    let q: F::Q<Id, Payload> = F::build(plan.setup.opts());
+    let queue: &Queue = &q;
+    let clock = AtomicU64::new(0);
+    let barrier = Barrier::new(plan.threads);
+    let arrived = AtomicUsize::new(0);
+    // Workers that are done or inside a blocking claim.
+    let idle = AtomicUsize::new(0);
+    let observer = plan.threads;
+    let mut history: Vec<Event> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..plan.threads)
+            .map(|t| {
+                let (q, clock, barrier, arrived, idle) = (queue, &clock, &barrier, &arrived, &idle);
+                s.spawn(move || {
+                    let mut rng = Rng::new(plan.seed.wrapping_mul(31).wrapping_add(t as u64 + 1));
+                    let mut claimed = None;
+                    let mut held = Held::new();
+                    let mut events = Vec::with_capacity(plan.ops_per_thread);
+                    // Start together and hot: a blocking barrier wakes threads one by one, a
+                    // spinning one releases every thread that is on a core at the same instant.
+                    barrier.wait();
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    let mut spins = 0u32;
+                    while arrived.load(Ordering::SeqCst) < plan.threads {
+                        spins += 1;
+                        if spins.is_multiple_of(256) {
+                            std::thread::yield_now();
+                        }
+                        std::hint::spin_loop();
+                    }
+                    for k in 0..plan.ops_per_thread {
+                        let payload = ((t as Payload) << 8) | k as Payload;
+                        let op = draw_op(&mut rng, plan, payload, claimed);
+                        for _ in 0..rng.below(16) {
+                            std::hint::spin_loop();
+                        }
+                        let blocks = op == Op::Claim(ClaimKind::Blocking);
+                        if blocks {
+                            idle.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let event = stamp(q, clock, (t, k), op, &mut held);
+                        if blocks {
+                            idle.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        match (&event.op, &event.res) {
+                            (_, Res::Claim(Ok(task))) => claimed = Some((k, task.id)),
+                            // Usually done with that claim; now and then it stays around, stale.
+                            (Op::Fail { .. } | Op::CompleteClaim { .. }, _)
+                                if rng.below(10) < 7 =>
+                            {
+                                claimed = None
+                            }
+                            _ => {}
+                        }
+                        events.push(event);
+                    }
+                    idle.fetch_add(1, Ordering::SeqCst);
+                    events
+                })
+            })
+            .collect();
+        let mut observed = Vec::new();
+        if plan.blocking {
+            while idle.load(Ordering::SeqCst) < plan.threads {
+                std::thread::yield_now();
+            }
+            observed.push(stamp(
+                queue,
+                &clock,
+                (observer, 0),
+                Op::Shutdown,
+                &mut Held::new(),
+            ));
+        }
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a recording thread panicked"))
+            .chain(observed)
+            .collect()
+    });
+    if let Err(e) = q.check_invariants() {
+        panic!(
+            "{}: invariants broken after seed {}: {e}",
+            F::NAME,
+            plan.seed
+        );
+    }
+    for op in (0..IDS as Id).map(Op::Status).chain([Op::Len]) {
+        history.push(stamp(queue, &clock, (observer, 0), op, &mut Held::new()));
+    }
+    history
+}
+
+/// How many histories each strategy gets; `TASKQ_LIN_HISTORIES` overrides the default.
+pub fn histories_per_strategy() -> u64 {
+    std::env::var("TASKQ_LIN_HISTORIES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000)
+}
+
+/// Records and checks many histories on backend `F`; panics with the first non-linearizable one.
+pub fn check_backend<F: Factory>(base_seed: u64) {
+    // One strategy at a time: recordings that compete for the two cores overlap far less.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let mut waited = (0, 0);
+    let n = histories_per_strategy();
+    let (mut ops, mut explored, mut max_explored, mut overlapping) = (0usize, 0u64, 0u64, 0usize);
+    for k in 0..n {
+        let plan = Plan::draw(base_seed.wrapping_add(k));
+        let history = record::<F>(&plan);
+        ops += history.len();
+        overlapping += history
+            .iter()
+            .filter(|a| {
+                history
+                    .iter()
+                    .any(|b| a.thread != b.thread && a.inv < b.resp && b.inv < a.resp)
+            })
+            .count();
+        for e in &history {
+            match (e.op, &e.res) {
+                (Op::Claim(ClaimKind::Blocking), Res::Claim(Ok(_))) => waited.0 += 1,
+                (Op::Claim(ClaimKind::Blocking), _) => waited.1 += 1,
+                _ => {}
+            }
+        }
+        match check(plan.setup, &history) {
+            Ok(found) => {
+                explored += found.explored;
+                max_explored = max_explored.max(found.explored);
+            }
+            Err(v) => panic!(
+                "{}: history of seed {} ({:?}) is not linearizable.\n\
+                 History, in invocation order ([invoked, returned] on the logical clock):\n{}\
+                 Longest legal prefix found ({} of {} events, after {} tries): {:?}",
+                F::NAME,
+                plan.seed,
+                plan.setup,
+                Show(&history),
+                v.longest.len(),
+                history.len(),
+                v.explored,
+                v.longest,
+            ),
+        }
+    }
+    println!(
+        "{}: {n} histories, {ops} operations ({overlapping} overlapping another thread's; \
+         {} blocking claims served a task, {} released by shutdown), {explored} search steps \
+         (max {max_explored} in one history), {:.2?}",
+        F::NAME,
+        waited.0,
+        waited.1,
+        started.elapsed()
+    );
+}

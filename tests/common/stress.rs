@@ -1,0 +1,292 @@
+//! Stress tests, per strategy: several producers and consumers on one bounded queue, with random
+//! cancels, failures (max_attempts, so some tasks end `Failed`) and re-prioritisations. Every claim
+//! is recorded; the checks: no task is claimed while another worker holds it, a claim's `attempts`
+//! equals the task's earlier claims, every accepted task ends in exactly one final state (none
+//! lost, none twice), the queue's statuses and stats agree with what the threads did, and the
+//! invariants hold. Variants shut the queue down mid-run (`shutdown` and `shutdown_now`) and
+//! account for every add attempt: completed + cancelled + failed + returned by `shutdown_now` +
+//! refused at add == attempts.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use std::thread;
+use std::time::Duration;
+
+use super::{inv, Factory, Opts, Rng};
+use taskq::{AddError, ClaimError, Retention, TaskError, TaskQueue, TaskStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Producers finish, then a graceful shutdown lets the consumers drain everything.
+    Drain,
+    /// `shutdown()` while producers are still adding.
+    ShutdownMidRun,
+    /// `shutdown_now()` while producers are still adding.
+    ShutdownNowMidRun,
+}
+
+const NONE: u8 = 0;
+const COMPLETED: u8 = 1;
+const CANCELLED: u8 = 2;
+const FAILED: u8 = 3;
+const RETURNED: u8 = 4;
+
+const MAX_ATTEMPTS: u32 = 3;
+
+struct Shared {
+    /// Set while a worker holds the task.
+    held: Vec<AtomicBool>,
+    /// Claims per task so far.
+    claims: Vec<AtomicU32>,
+    /// The final state each task reached, as observed by the thread that caused it.
+    outcome: Vec<AtomicU8>,
+    added: AtomicUsize,
+    refused: AtomicUsize,
+    finished_claims: AtomicUsize,
+}
+
+impl Shared {
+    fn new(n: usize) -> Self {
+        Shared {
+            held: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            claims: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            outcome: (0..n).map(|_| AtomicU8::new(NONE)).collect(),
+            added: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+            finished_claims: AtomicUsize::new(0),
+        }
+    }
+
+    fn set_outcome(&self, id: u64, outcome: u8) {
+        let prev = self.outcome[id as usize].swap(outcome, SeqCst);
+        assert_eq!(
+            prev, NONE,
+            "task {id} reached a second final state ({outcome} after {prev})"
+        );
+    }
+}
+
+/// Shuts the queue down at once if its thread panics, so that a failed check ends the run (every
+/// blocked thread gets `ShutDown`) instead of leaving producers blocked on a full queue.
+struct StopOnPanic<'a, Q: TaskQueue<u64, u64>>(&'a Q);
+
+impl<Q: TaskQueue<u64, u64>> Drop for StopOnPanic<'_, Q> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.shutdown_now();
+        }
+    }
+}
+
+pub fn run<F: Factory>(mode: Mode, producers: u64, consumers: usize, per_producer: u64, seed: u64) {
+    let total = producers * per_producer;
+    let q: F::Q<u64, u64> = F::build(
+        Opts::default()
+            .capacity(256)
+            .max_attempts(MAX_ATTEMPTS)
+            .retention(Retention::KeepAll),
+    );
+    let sh = Shared::new(total as usize);
+    let mut returned = Vec::new();
+
+    thread::scope(|sc| {
+        let (q, sh) = (&q, &sh);
+        let producer_handles: Vec<_> = (0..producers)
+            .map(|p| {
+                sc.spawn(move || {
+                    let _stop = StopOnPanic(q);
+                    let mut rng = Rng::new(seed ^ ((p + 1) * 0x1234_5678));
+                    let ids = p * per_producer..(p + 1) * per_producer;
+                    for id in ids.clone() {
+                        let priority = rng.below(16) as i64 - 8;
+                        match q.add_task(id, priority, id) {
+                            Ok(()) => {
+                                sh.added.fetch_add(1, SeqCst);
+                            }
+                            Err(AddError::ShutDown(payload)) => {
+                                assert_eq!(payload, id, "payload handed back");
+                                assert_ne!(mode, Mode::Drain, "refused before shutdown");
+                                sh.refused.fetch_add(1, SeqCst);
+                                continue;
+                            }
+                            Err(e) => panic!("unexpected {e:?} for fresh id {id}"),
+                        }
+                        // Now and then, cancel or re-prioritise one of our earlier tasks.
+                        let other = ids.start + rng.below(id - ids.start + 1);
+                        match rng.below(16) {
+                            0 if q.cancel_task(&other) => sh.set_outcome(other, CANCELLED),
+                            1 | 2 => match q.update_priority(&other, rng.below(32) as i64 - 16) {
+                                Ok(()) | Err(TaskError::InvalidState { .. }) => {}
+                                // Refused adds are unknown; accepted ones are all retained.
+                                Err(TaskError::NotFound) => {
+                                    assert_eq!(sh.outcome[other as usize].load(SeqCst), NONE);
+                                }
+                                Err(e) => panic!("unexpected {e:?}"),
+                            },
+                            _ => {}
+                        }
+                    }
+                })
+            })
+            .collect();
+
+        let consumer_handles: Vec<_> = (0..consumers)
+            .map(|c| {
+                sc.spawn(move || {
+                    let _stop = StopOnPanic(q);
+                    let mut rng = Rng::new(seed ^ (c as u64 + 101));
+                    loop {
+                        let task = match q.get_next_task(None) {
+                            Ok(t) => t,
+                            Err(ClaimError::ShutDown) => return,
+                            Err(e) => panic!("unexpected {e:?}"),
+                        };
+                        let id = task.id;
+                        assert_eq!(task.payload, id);
+                        assert!(
+                            !sh.held[id as usize].swap(true, SeqCst),
+                            "task {id} handed to two workers at once"
+                        );
+                        let before = sh.claims[id as usize].fetch_add(1, SeqCst);
+                        assert_eq!(task.attempts, before, "attempts of task {id}");
+                        assert!(task.attempts < MAX_ATTEMPTS);
+                        sh.finished_claims.fetch_add(1, SeqCst);
+                        sh.held[id as usize].store(false, SeqCst);
+                        match rng.below(8) {
+                            0 | 1 => match q.fail_task(task).unwrap() {
+                                TaskStatus::Failed => sh.set_outcome(id, FAILED),
+                                TaskStatus::Queued => {}
+                                other => panic!("fail gave {other:?}"),
+                            },
+                            2..=4 => {
+                                q.complete_task(&id).unwrap();
+                                sh.set_outcome(id, COMPLETED);
+                            }
+                            _ => {
+                                q.complete_claim(&id, task.token()).unwrap();
+                                sh.set_outcome(id, COMPLETED);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+
+        match mode {
+            Mode::Drain => {
+                for h in producer_handles {
+                    h.join().unwrap();
+                }
+                q.shutdown();
+            }
+            Mode::ShutdownMidRun | Mode::ShutdownNowMidRun => {
+                // Wait until about a third of the work is done (not a timing assert: just when).
+                while sh.finished_claims.load(SeqCst) < (total / 3) as usize
+                    && producer_handles.iter().any(|h| !h.is_finished())
+                {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                if mode == Mode::ShutdownMidRun {
+                    q.shutdown();
+                } else {
+                    returned.extend(q.shutdown_now());
+                }
+                for h in producer_handles {
+                    h.join().unwrap();
+                }
+            }
+        }
+        for h in consumer_handles {
+            h.join().unwrap();
+        }
+    });
+    // Tasks failed by workers after shutdown_now went back to the queue: collect them.
+    if mode == Mode::ShutdownNowMidRun {
+        returned.extend(q.shutdown_now());
+    } else {
+        assert!(q.shutdown_now().is_empty(), "a drained queue is empty");
+    }
+    for t in &returned {
+        sh.set_outcome(t.id, RETURNED);
+    }
+
+    // Accounting.
+    let added = sh.added.load(SeqCst);
+    let refused = sh.refused.load(SeqCst);
+    assert_eq!(
+        added + refused,
+        total as usize,
+        "every add attempt accounted"
+    );
+    let mut per = [0u64; 5];
+    for id in 0..total {
+        let outcome = sh.outcome[id as usize].load(SeqCst);
+        per[outcome as usize] += 1;
+        let claims = sh.claims[id as usize].load(SeqCst);
+        let expected = match outcome {
+            NONE => None,
+            COMPLETED => {
+                assert!((1..=MAX_ATTEMPTS).contains(&claims));
+                Some(TaskStatus::Completed)
+            }
+            FAILED => {
+                assert_eq!(claims, MAX_ATTEMPTS, "task {id} failed early");
+                Some(TaskStatus::Failed)
+            }
+            CANCELLED | RETURNED => {
+                assert!(claims < MAX_ATTEMPTS);
+                Some(TaskStatus::Cancelled)
+            }
+            _ => unreachable!(),
+        };
+        assert_eq!(q.get_status(&id), expected, "status of task {id}");
+    }
+    assert_eq!(per[NONE as usize] as usize, refused, "a task was lost");
+    let st = q.stats();
+    assert_eq!(st.total_added, added as u64);
+    assert_eq!(st.total_completed, per[COMPLETED as usize]);
+    assert_eq!(
+        st.total_cancelled,
+        per[CANCELLED as usize] + per[RETURNED as usize]
+    );
+    assert_eq!(st.total_failed, per[FAILED as usize]);
+    assert_eq!((st.queued, st.processing), (0, 0));
+    assert_eq!(
+        (st.completed, st.cancelled, st.failed),
+        (
+            st.total_completed as usize,
+            st.total_cancelled as usize,
+            st.total_failed as usize
+        )
+    );
+    assert!(q.is_empty());
+    if mode == Mode::Drain {
+        assert_eq!(refused, 0);
+        assert!(per[FAILED as usize] > 0 && per[CANCELLED as usize] > 0);
+    }
+    inv(&q);
+}
+
+/// The stress tests for one backend: `stress_suite!(name, Factory)`.
+macro_rules! stress_suite {
+    ($name:ident, $factory:ty) => {
+        mod $name {
+            use $crate::common::stress::{run, Mode};
+
+            #[test]
+            fn drain_100k_tasks_4x4() {
+                run::<$factory>(Mode::Drain, 4, 4, 25_000, 1);
+            }
+
+            #[test]
+            fn shutdown_mid_run() {
+                run::<$factory>(Mode::ShutdownMidRun, 4, 4, 25_000, 2);
+            }
+
+            #[test]
+            fn shutdown_now_mid_run() {
+                run::<$factory>(Mode::ShutdownNowMidRun, 4, 4, 25_000, 3);
+            }
+        }
+    };
+}
+pub(crate) use stress_suite;
