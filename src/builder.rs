@@ -99,7 +99,7 @@ where
     K: Clone + Eq + Hash + Send + Sync,
     P: Send,
     W: Waiting,
-    S0: Send + Sync,
+    S0: BuildHasher + Send + Sync,
 {
     /// Builds the queue.
     pub fn build(self) -> Result<Queue<K, P, W>, BuildError> {

@@ -25,7 +25,7 @@ pub(crate) mod strategy;
 mod wait;
 
 use self::core::Core;
-use self::strategy::{Strategy, Waiting, Wake};
+use self::strategy::{Add, Strategy, Waiting, Wake};
 use crate::mutant::mutant;
 use crate::sync::{Clock, Deadline};
 use crate::{
@@ -53,10 +53,10 @@ use crate::{
 /// ```
 pub struct Queue<K, P, W = strategy::Mutex, S = RandomState>
 where
-    K: Send + Sync,
+    K: Clone + Eq + Hash + Send + Sync,
     P: Send,
     W: Waiting,
-    S: Send + Sync,
+    S: BuildHasher + Send + Sync,
 {
     state: W::State<K, P, S>,
     clock: Clock,
@@ -65,8 +65,23 @@ where
 
 // The core stays consistent when user code panics (see the module comment), and a poisoned lock
 // is not treated as an error; so every strategy may be observed after a caught panic.
-impl<K: Send + Sync, P: Send, W: Waiting, S: Send + Sync> RefUnwindSafe for Queue<K, P, W, S> {}
-impl<K: Send + Sync, P: Send, W: Waiting, S: Send + Sync> UnwindSafe for Queue<K, P, W, S> {}
+impl<K, P, W, S> RefUnwindSafe for Queue<K, P, W, S>
+where
+    K: Clone + Eq + Hash + Send + Sync,
+    P: Send,
+    W: Waiting,
+    S: BuildHasher + Send + Sync,
+{
+}
+
+impl<K, P, W, S> UnwindSafe for Queue<K, P, W, S>
+where
+    K: Clone + Eq + Hash + Send + Sync,
+    P: Send,
+    W: Waiting,
+    S: BuildHasher + Send + Sync,
+{
+}
 
 impl<K: Clone + Eq + Hash + Send + Sync, P: Send, W: Waiting> Queue<K, P, W> {
     /// An unbounded queue with the default options.
@@ -100,16 +115,6 @@ impl<K: Clone + Eq + Hash + Send + Sync, P: Send, W: Waiting> Default for Queue<
     }
 }
 
-impl<K: Send + Sync, P: Send, W: Waiting, S: Send + Sync> Queue<K, P, W, S> {
-    pub(crate) fn from_core(core: Core<K, P, S>, clock: Clock) -> Self {
-        Queue {
-            state: W::State::new(core),
-            clock,
-            strategy: PhantomData,
-        }
-    }
-}
-
 impl<K, P, W, S> Queue<K, P, W, S>
 where
     K: Clone + Eq + Hash + Send + Sync,
@@ -117,6 +122,14 @@ where
     W: Waiting,
     S: BuildHasher + Send + Sync,
 {
+    pub(crate) fn from_core(core: Core<K, P, S>, clock: Clock) -> Self {
+        Queue {
+            state: W::State::new(core),
+            clock,
+            strategy: PhantomData,
+        }
+    }
+
     /// The clock the queue measures timeouts on.
     ///
     /// ```
@@ -283,12 +296,26 @@ where
 {
     fn add_task(&self, id: K, priority: i64, payload: P) -> Result<(), AddError<P>> {
         self.state
-            .add_until(id, priority, payload, Deadline::Never)
+            .add_until(
+                Add {
+                    id,
+                    priority,
+                    payload,
+                },
+                Deadline::Never,
+            )
             .map_err(TryAddError::into_untimed)
     }
 
     fn try_add_task(&self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>> {
-        self.state.add_until(id, priority, payload, Deadline::Now)
+        self.state.add_until(
+            Add {
+                id,
+                priority,
+                payload,
+            },
+            Deadline::Now,
+        )
     }
 
     fn add_task_timeout(
@@ -300,7 +327,14 @@ where
     ) -> Result<(), AddTimeoutError<P>> {
         let deadline = Deadline::after(Some(timeout), &self.clock);
         self.state
-            .add_until(id, priority, payload, deadline)
+            .add_until(
+                Add {
+                    id,
+                    priority,
+                    payload,
+                },
+                deadline,
+            )
             .map_err(TryAddError::into_timed)
     }
 
@@ -434,7 +468,13 @@ where
 
 /// Prints the strategy and the lock-free counters only: no lock is taken and no task (nor its
 /// payload) is formatted.
-impl<K: Send + Sync, P: Send, W: Waiting, S: Send + Sync> fmt::Debug for Queue<K, P, W, S> {
+impl<K, P, W, S> fmt::Debug for Queue<K, P, W, S>
+where
+    K: Clone + Eq + Hash + Send + Sync,
+    P: Send,
+    W: Waiting,
+    S: BuildHasher + Send + Sync,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queue")
             .field("strategy", &W::NAME)

@@ -18,10 +18,10 @@
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
 
-use super::{Claimers, Locked, Slept, State, Wake};
+use super::{Claimers, Locked, Slept, State, StateGuard, Wake};
 use crate::memory::wait::Oneshot;
 use crate::mutant::mutant;
-use crate::sync::{Arc, Deadline, MutexGuard};
+use crate::sync::{Arc, Deadline};
 use crate::{ClaimError, Task};
 
 /// One mutex; a claimer that finds the queue empty waits on a channel of its own and the thread
@@ -31,23 +31,13 @@ use crate::{ClaimError, Task};
 #[derive(Debug)]
 pub enum Channel {}
 
-impl super::Waiting for Channel {
-    const NAME: &'static str = "channel";
-    type State<K, P, S>
-        = Locked<K, P, S, HandOff>
-    where
-        K: Send + Sync,
-        P: Send,
-        S: Send + Sync;
-}
-
 type Reply<K, P> = Arc<Oneshot<Result<Task<K, P>, ClaimError>>>;
 
 /// Waiting claimers are a FIFO of reply channels under the lock; nothing to notify.
 #[derive(Debug)]
 pub struct HandOff;
 
-impl<K, P> Claimers<K, P> for HandOff {
+impl<K: Clone + Eq + Hash, P> Claimers<K, P> for HandOff {
     type Waiting = VecDeque<Reply<K, P>>;
 
     fn new() -> Self {
@@ -56,11 +46,7 @@ impl<K, P> Claimers<K, P> for HandOff {
 
     /// Hands queued tasks to waiting claimers, oldest claimer first; tells them once the queue
     /// is shut down and drained.
-    fn settle<S>(state: &mut State<K, P, S, Self::Waiting>) -> usize
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    fn settle<S: BuildHasher>(state: &mut State<K, P, S, Self::Waiting>) -> usize {
         let mut handed = 0;
         while let Some(claimer) = state.claimers.front() {
             match state.core.pop() {
@@ -85,15 +71,11 @@ impl<K, P> Claimers<K, P> for HandOff {
 
     fn notify(&self, _: Wake, _: bool) {}
 
-    fn sleep<'a, S>(
+    fn sleep<'a, S: BuildHasher>(
         queue: &'a Locked<K, P, S, Self>,
-        mut guard: MutexGuard<'a, State<K, P, S, Self::Waiting>>,
+        mut guard: StateGuard<'a, K, P, S, Self>,
         deadline: Deadline<'_>,
-    ) -> Slept<'a, K, P, S, Self::Waiting>
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    ) -> Slept<'a, K, P, S, Self> {
         mutant!(ChannelEnqueueAfterUnlock => { drop(guard); guard = queue.lock(); });
         let reply: Reply<K, P> = Arc::new(Oneshot::new());
         guard.claimers.push_back(Arc::clone(&reply));

@@ -45,9 +45,6 @@ use crate::{ClaimError, Task, TryAddError};
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for super::Mutex {}
-    impl Sealed for super::RwLock {}
-    impl Sealed for super::Channel {}
 }
 
 /// A waiting strategy: the type parameter `W` of [`Queue`](crate::Queue) that says how the
@@ -70,13 +67,41 @@ pub trait Waiting: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     type State<K, P, S>: Strategy<K, P, S> + Send + Sync
     where
-        K: Send + Sync,
+        K: Clone + Eq + Hash + Send + Sync,
         P: Send,
-        S: Send + Sync;
+        S: BuildHasher + Send + Sync;
+}
+
+/// The strategies, each with its name and locked state: the one list of them in `src/`.
+macro_rules! strategies {
+    ($($w:ident = $name:literal => $state:ty;)+) => {$(
+        impl sealed::Sealed for $w {}
+        impl Waiting for $w {
+            const NAME: &'static str = $name;
+            type State<K, P, S> = $state
+            where
+                K: Clone + Eq + Hash + Send + Sync,
+                P: Send,
+                S: BuildHasher + Send + Sync;
+        }
+    )+};
+}
+
+strategies! {
+    Mutex = "mutex" => Locked<K, P, S, mutex::Condvars>;
+    RwLock = "rwlock" => rwlock::Guarded<K, P, S>;
+    Channel = "channel" => Locked<K, P, S, channel::HandOff>;
+}
+
+/// A task to add, as the strategies' add loops take it.
+pub struct Add<K, P> {
+    pub(crate) id: K,
+    pub(crate) priority: i64,
+    pub(crate) payload: P,
 }
 
 /// What a strategy provides to the one implementation of the contract in `memory/mod.rs`.
-pub trait Strategy<K, P, S> {
+pub trait Strategy<K: Clone + Eq + Hash, P, S: BuildHasher> {
     /// Wraps a core.
     fn new(core: Core<K, P, S>) -> Self;
 
@@ -84,31 +109,16 @@ pub trait Strategy<K, P, S> {
     fn read<R>(&self, f: impl FnOnce(&Core<K, P, S>) -> R) -> R;
 
     /// Runs `f` with exclusive access to the core, unlocks, then wakes whom `f` says.
-    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher;
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R;
 
     /// The number of queued tasks, without taking the lock.
     fn len(&self) -> usize;
 
     /// Adds a task, waiting for room until `deadline`; `Full` means it gave up.
-    fn add_until(
-        &self,
-        id: K,
-        priority: i64,
-        payload: P,
-        deadline: Deadline<'_>,
-    ) -> Result<(), TryAddError<P>>
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher;
+    fn add_until(&self, add: Add<K, P>, deadline: Deadline<'_>) -> Result<(), TryAddError<P>>;
 
     /// Claims a task, waiting until `deadline`; `Timeout` means it gave up (never `Empty`).
-    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError>
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher;
+    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError>;
 }
 
 /// Who may now make progress after a write to the core.
@@ -150,8 +160,12 @@ pub struct State<K, P, S, W> {
     pub(crate) claimers: W,
 }
 
+/// [`Locked`]'s mutex guard.
+pub type StateGuard<'a, K, P, S, C> =
+    MutexGuard<'a, State<K, P, S, <C as Claimers<K, P>>::Waiting>>;
+
 /// How blocked claimers wait and are woken in a [`Locked`] queue.
-pub trait Claimers<K, P>: Sized {
+pub trait Claimers<K: Clone + Eq + Hash, P>: Sized {
     /// The claimers' state under the lock.
     type Waiting: Default;
 
@@ -160,10 +174,7 @@ pub trait Claimers<K, P>: Sized {
 
     /// Called under the lock at the end of every write: may hand queued tasks to waiting
     /// claimers. Returns how many tasks left the queue that way (each made room).
-    fn settle<S>(state: &mut State<K, P, S, Self::Waiting>) -> usize
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher;
+    fn settle<S: BuildHasher>(state: &mut State<K, P, S, Self::Waiting>) -> usize;
 
     /// Whether some claimer sleeps and needs a notification (read under the lock).
     fn sleeping(waiting: &Self::Waiting) -> bool;
@@ -173,45 +184,38 @@ pub trait Claimers<K, P>: Sized {
 
     /// The queue is empty and the deadline has not passed: sleeps, releasing the lock. Returns
     /// the lock to try again with, or the claim's result.
-    fn sleep<'a, S>(
+    fn sleep<'a, S: BuildHasher>(
         queue: &'a Locked<K, P, S, Self>,
-        guard: MutexGuard<'a, State<K, P, S, Self::Waiting>>,
+        guard: StateGuard<'a, K, P, S, Self>,
         deadline: Deadline<'_>,
-    ) -> Slept<'a, K, P, S, Self::Waiting>
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher;
+    ) -> Slept<'a, K, P, S, Self>;
 }
 
 /// What [`Claimers::sleep`] came back with.
-pub enum Slept<'a, K, P, S, W> {
+pub enum Slept<'a, K: Clone + Eq + Hash, P, S, C: Claimers<K, P>> {
     /// Woken (or timed out): check the queue again under this guard.
-    Retry(MutexGuard<'a, State<K, P, S, W>>),
+    Retry(StateGuard<'a, K, P, S, C>),
     /// The claim is decided.
     Done(Result<Task<K, P>, ClaimError>),
 }
 
 /// The core behind one mutex, producers on a condvar, claimers as `C` says.
-pub struct Locked<K, P, S, C: Claimers<K, P>> {
+pub struct Locked<K: Clone + Eq + Hash, P, S, C: Claimers<K, P>> {
     state: sync::Mutex<State<K, P, S, C::Waiting>>,
     queued: QueuedCount,
     not_full: Condvar,
     pub(crate) claimers: C,
 }
 
-impl<K, P, S, C: Claimers<K, P>> Locked<K, P, S, C> {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<K, P, S, C::Waiting>> {
+impl<K: Clone + Eq + Hash, P, S: BuildHasher, C: Claimers<K, P>> Locked<K, P, S, C> {
+    pub(crate) fn lock(&self) -> StateGuard<'_, K, P, S, C> {
         self.state.lock()
     }
 
     /// Serves waiting claimers, publishes the queued count, unlocks, then wakes whom `wake`
     /// names (if they sleep), plus one producer per task handed to a waiting claimer: such a
     /// task left the queue like a claim does, so it made room.
-    fn release(&self, mut state: MutexGuard<'_, State<K, P, S, C::Waiting>>, wake: Wake)
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    fn release(&self, mut state: StateGuard<'_, K, P, S, C>, wake: Wake) {
         let handed = C::settle(&mut state);
         let handed = mutant!(ChannelHandOffSkipsProducerWake => 0, else handed);
         self.queued.publish(state.core.len());
@@ -234,7 +238,12 @@ impl<K, P, S, C: Claimers<K, P>> Locked<K, P, S, C> {
     }
 }
 
-impl<K, P, S, C: Claimers<K, P>> Strategy<K, P, S> for Locked<K, P, S, C> {
+impl<K, P, S, C> Strategy<K, P, S> for Locked<K, P, S, C>
+where
+    K: Clone + Eq + Hash,
+    S: BuildHasher,
+    C: Claimers<K, P>,
+{
     fn new(core: Core<K, P, S>) -> Self {
         Locked {
             queued: QueuedCount::new(core.len()),
@@ -252,11 +261,7 @@ impl<K, P, S, C: Claimers<K, P>> Strategy<K, P, S> for Locked<K, P, S, C> {
         f(&self.state.lock().core)
     }
 
-    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R {
         let mut state = self.state.lock();
         let (result, wake) = f(&mut state.core);
         self.release(state, wake);
@@ -267,22 +272,12 @@ impl<K, P, S, C: Claimers<K, P>> Strategy<K, P, S> for Locked<K, P, S, C> {
         self.queued.get()
     }
 
-    fn add_until(
-        &self,
-        id: K,
-        priority: i64,
-        payload: P,
-        deadline: Deadline<'_>,
-    ) -> Result<(), TryAddError<P>>
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    fn add_until(&self, add: Add<K, P>, deadline: Deadline<'_>) -> Result<(), TryAddError<P>> {
         let mut state = self.state.lock();
-        while state.core.add_would_block(&id) && !deadline.expired() {
+        while state.core.add_would_block(&add.id) && !deadline.expired() {
             state = deadline.wait_counted(&self.not_full, state, |s| &mut s.producers_waiting);
         }
-        let result = state.core.add(id, priority, payload);
+        let result = state.core.add(add.id, add.priority, add.payload);
         mutant!(ChannelAddSkipsSettle => { drop(state); return result; });
         let wake = Wake::after_add(&result, &state.core);
         let wake = mutant!(AddSkipsNotify => Wake::Nobody, else wake);
@@ -290,11 +285,7 @@ impl<K, P, S, C: Claimers<K, P>> Strategy<K, P, S> for Locked<K, P, S, C> {
         result
     }
 
-    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError>
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError> {
         let mut state = self.state.lock();
         let mut spun = false;
         loop {
@@ -302,8 +293,8 @@ impl<K, P, S, C: Claimers<K, P>> Strategy<K, P, S> for Locked<K, P, S, C> {
                 Ok(slot) => {
                     mutant!(SplitClaim => { drop(state); state = self.state.lock(); });
                     let task = state.core.take(slot);
-                    let wake =
-                        mutant!(ClaimSkipsProducerNotify => Wake::Nobody, else Wake::Producer);
+                    let producer = Wake::Producer;
+                    let wake = mutant!(ClaimSkipsProducerNotify => Wake::Nobody, else producer);
                     self.release(state, wake);
                     return Ok(task);
                 }

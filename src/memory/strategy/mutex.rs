@@ -10,9 +10,9 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use super::{Claimers, Locked, Slept, State, Wake};
+use super::{Claimers, Locked, Slept, State, StateGuard, Wake};
 use crate::mutant::mutant;
-use crate::sync::{Condvar, Deadline, MutexGuard};
+use crate::sync::{Condvar, Deadline};
 
 /// One mutex and two condition variables: the classic design, done right (each condvar notified
 /// only when someone waits). The default strategy; its public name is
@@ -20,23 +20,13 @@ use crate::sync::{Condvar, Deadline, MutexGuard};
 #[derive(Debug)]
 pub enum Mutex {}
 
-impl super::Waiting for Mutex {
-    const NAME: &'static str = "mutex";
-    type State<K, P, S>
-        = Locked<K, P, S, Condvars>
-    where
-        K: Send + Sync,
-        P: Send,
-        S: Send + Sync;
-}
-
 /// Claimers sleep on `not_empty`; the count of sleepers is kept under the lock.
 #[derive(Debug)]
 pub struct Condvars {
     not_empty: Condvar,
 }
 
-impl<K, P> Claimers<K, P> for Condvars {
+impl<K: Clone + Eq + Hash, P> Claimers<K, P> for Condvars {
     type Waiting = usize;
 
     fn new() -> Self {
@@ -45,7 +35,7 @@ impl<K, P> Claimers<K, P> for Condvars {
         }
     }
 
-    fn settle<S>(_: &mut State<K, P, S, usize>) -> usize {
+    fn settle<S: BuildHasher>(_: &mut State<K, P, S, usize>) -> usize {
         0
     }
 
@@ -54,24 +44,21 @@ impl<K, P> Claimers<K, P> for Condvars {
     }
 
     fn notify(&self, wake: Wake, sleeping: bool) {
+        let cv = &self.not_empty;
         match wake {
-            Wake::Claimer if sleeping => self.not_empty.notify_one(),
+            Wake::Claimer if sleeping => cv.notify_one(),
             Wake::Everyone if sleeping => {
-                mutant!(MutexShutdownNotifiesOne => self.not_empty.notify_one(), else self.not_empty.notify_all())
+                mutant!(MutexShutdownNotifiesOne => cv.notify_one(), else cv.notify_all())
             }
             _ => {}
         }
     }
 
-    fn sleep<'a, S>(
+    fn sleep<'a, S: BuildHasher>(
         queue: &'a Locked<K, P, S, Self>,
-        guard: MutexGuard<'a, State<K, P, S, usize>>,
+        guard: StateGuard<'a, K, P, S, Self>,
         deadline: Deadline<'_>,
-    ) -> Slept<'a, K, P, S, usize>
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    ) -> Slept<'a, K, P, S, Self> {
         let not_empty = &queue.claimers.not_empty;
         Slept::Retry(deadline.wait_counted(not_empty, guard, |s| &mut s.claimers))
     }

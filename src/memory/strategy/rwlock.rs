@@ -18,7 +18,7 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use super::{Strategy, Wake};
+use super::{Add, Strategy, Wake};
 use crate::memory::core::Core;
 use crate::memory::wait::{QueuedCount, Signal};
 use crate::mutant::mutant;
@@ -29,16 +29,6 @@ use crate::{ClaimError, Task, TryAddError};
 /// writers exclude each other. Its public name is [`RwLockTaskQueue`](crate::RwLockTaskQueue).
 #[derive(Debug)]
 pub enum RwLock {}
-
-impl super::Waiting for RwLock {
-    const NAME: &'static str = "rwlock";
-    type State<K, P, S>
-        = Guarded<K, P, S>
-    where
-        K: Send + Sync,
-        P: Send,
-        S: Send + Sync;
-}
 
 /// The core behind a read-write lock, with an event count for each side that may block.
 pub struct Guarded<K, P, S> {
@@ -68,7 +58,7 @@ impl<K, P, S> Guarded<K, P, S> {
     }
 }
 
-impl<K, P, S> Strategy<K, P, S> for Guarded<K, P, S> {
+impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P, S> {
     fn new(core: Core<K, P, S>) -> Self {
         Guarded {
             queued: QueuedCount::new(core.len()),
@@ -82,11 +72,7 @@ impl<K, P, S> Strategy<K, P, S> for Guarded<K, P, S> {
         f(&self.core.read())
     }
 
-    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    fn write<R>(&self, f: impl FnOnce(&mut Core<K, P, S>) -> (R, Wake)) -> R {
         let mut core = self.core.write();
         let (result, wake) = f(&mut core);
         self.unlock(core);
@@ -98,23 +84,13 @@ impl<K, P, S> Strategy<K, P, S> for Guarded<K, P, S> {
         self.queued.get()
     }
 
-    fn add_until(
-        &self,
-        id: K,
-        priority: i64,
-        payload: P,
-        deadline: Deadline<'_>,
-    ) -> Result<(), TryAddError<P>>
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    fn add_until(&self, add: Add<K, P>, deadline: Deadline<'_>) -> Result<(), TryAddError<P>> {
         // The first try goes without registering; a thread registers, then tries once more,
         // before it sleeps.
         let mut ticket = None;
         loop {
             let mut core = self.core.write();
-            if core.add_would_block(&id) && !deadline.expired() {
+            if core.add_would_block(&add.id) && !deadline.expired() {
                 drop(core);
                 match ticket.take() {
                     None => ticket = Some(self.producers.prepare()),
@@ -123,7 +99,7 @@ impl<K, P, S> Strategy<K, P, S> for Guarded<K, P, S> {
                 continue;
             }
             mutant!(RwLockWakeBeforeWrite => { drop(core); self.wake(Wake::Claimer); core = self.core.write(); });
-            let result = core.add(id, priority, payload);
+            let result = core.add(add.id, add.priority, add.payload);
             let wake = Wake::after_add(&result, &core);
             let wake = mutant!(RwLockWakeBeforeWrite => Wake::Nobody, else wake);
             self.unlock(core);
@@ -135,11 +111,7 @@ impl<K, P, S> Strategy<K, P, S> for Guarded<K, P, S> {
         }
     }
 
-    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError>
-    where
-        K: Clone + Eq + Hash,
-        S: BuildHasher,
-    {
+    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError> {
         let mut ticket = None;
         loop {
             let mut core = self.core.write();
