@@ -213,6 +213,7 @@ pub struct Stats {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum Retention {
     /// Remember every finished task until [`forget_task`](crate::TaskQueue::forget_task).
     /// Memory then grows with every task ever finished: pick it only with a `forget_task` routine.

@@ -157,7 +157,7 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
                     let mut spins = 0u32;
                     while arrived.load(Ordering::SeqCst) < plan.threads {
                         spins += 1;
-                        if spins.is_multiple_of(256) {
+                        if spins % 256 == 0 {
                             std::thread::yield_now();
                         }
                         std::hint::spin_loop();
