@@ -19,16 +19,11 @@ const THREADS: [usize; 4] = [1, 2, 4, 8];
 
 fn bench_workload(c: &mut Criterion, w: Workload) {
     let mut group = c.benchmark_group(w.name());
-    for contender in Contender::ALL {
+    for &contender in Contender::ALL {
         if !contender.supports(w) {
             continue;
         }
-        let threads: &[usize] = if contender == Contender::Limit || w == Workload::W5 {
-            &[1]
-        } else {
-            &THREADS
-        };
-        for &t in threads {
+        for t in contender.threads(w, &THREADS) {
             let tasks = common::tasks_per_run(w, contender, t, PARAMS);
             group.throughput(Throughput::Elements(tasks));
             group.bench_with_input(BenchmarkId::new(contender.name(), t), &t, |b, &t| {

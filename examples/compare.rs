@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
-use common::{Contender, MemProbe, Outcome, Params, Workload};
+use common::{Cancels, Contender, MemProbe, Outcome, Params, Role, Workload};
+use taskq::strategy;
 
 // ---------------------------------------------------------------------------------------------
 // A counting allocator, for W4's memory figures. It counts only while `COUNTING` is set, so that
@@ -117,7 +118,8 @@ struct Options {
 }
 
 fn usage() -> String {
-    let mut s = String::from(
+    let shorts: Vec<&str> = Contender::ALL.iter().map(|c| c.short()).collect();
+    let mut s = format!(
         "compare: taskq's strategies against a textbook queue, a lock-free single-thread limit \
          and crossbeam-channel\n\n\
          USAGE: cargo run --release --example compare -- [OPTIONS]\n\n\
@@ -125,24 +127,20 @@ fn usage() -> String {
          --tasks N          tasks per run (N below; default 150000)\n  \
          --threads LIST     thread counts, comma-separated (default 1,2,4,8)\n  \
          --workloads LIST   any of w1,w2,w3,w4,w5 (default all)\n  \
-         --contenders LIST  any of mutex,rwlock,channel,reference,limit,crossbeam (default \
-         all; ratios need reference and limit)\n  \
+         --contenders LIST  any of {} (default all; ratios need reference and limit)\n  \
          --reps N           repetitions per point; the median is reported (default 5)\n  \
          --prefill N        PREFILL, the queue depth of W2..W5 (default 10000)\n  \
          --out DIR          where compare.json and compare.svg go (default compare-out/)\n  \
          --quick            tiny sizes for a CI smoke test (tasks 2000, prefill 500, threads \
          1,2, reps 1)\n  \
          -h, --help         this text\n\n\
-         CONTENDERS:\n  \
-         ThreadSafeTaskQueue, RwLockTaskQueue, ChannelTaskQueue  the taskq strategies\n  \
-         reference   textbook: std Mutex + BinaryHeap<(prio, Reverse(seq), id)> + HashMap, \
-         condvar notified on every add, tombstones for cancel, finished tasks never dropped\n  \
-         limit       the same operations on ONE thread, plain BinaryHeap + HashMap, no lock; \
-         for multi-thread workloads it does the same total work single-threaded\n  \
-         crossbeam   crossbeam-channel unbounded: an UNORDERED FIFO ceiling (ignores priority, \
-         no status); W1, W2, W5 only\n\n\
-         WORKLOADS (K = u64 ids, payload = u64):\n",
+         CONTENDERS (--contenders name: table name, what):\n",
+        shorts.join(",")
     );
+    for c in Contender::ALL {
+        let _ = writeln!(s, "  {}: {}\n      {}", c.short(), c.name(), c.about());
+    }
+    s.push_str("\nWORKLOADS (K = u64 ids, payload = u64):\n");
     for w in Workload::ALL {
         let _ = writeln!(
             s,
@@ -219,6 +217,24 @@ struct Row {
     bytes_per_live: Option<f64>,
     vs_reference: Option<f64>,
     vs_limit: Option<f64>,
+    /// W4: what became of the cancels, per repetition.
+    cancels: Vec<Cancels>,
+}
+
+impl Row {
+    /// W4: the medians over the repetitions of (cancels landed, cancels claimed instead).
+    fn cancels_median(&self) -> Option<(f64, f64)> {
+        if self.cancels.is_empty() {
+            return None;
+        }
+        let landed: Vec<f64> = self.cancels.iter().map(|c| c.landed as f64).collect();
+        let lost: Vec<f64> = self
+            .cancels
+            .iter()
+            .map(|c| c.claimed_instead as f64)
+            .collect();
+        Some((common::median(&landed), common::median(&lost)))
+    }
 }
 
 fn measure(o: &Options) -> Vec<Row> {
@@ -228,14 +244,9 @@ fn measure(o: &Options) -> Vec<Row> {
     };
     let mut plan = Vec::new();
     for &w in &o.workloads {
-        for c in Contender::ALL {
-            if !c.supports(w) || !o.contenders.contains(&c) {
-                continue;
-            }
-            if c == Contender::Limit || w == Workload::W5 {
-                plan.push((w, c, 1));
-            } else {
-                plan.extend(o.threads.iter().map(|&t| (w, c, t)));
+        for &c in Contender::ALL {
+            if c.supports(w) && o.contenders.contains(&c) {
+                plan.extend(c.threads(w, &o.threads).into_iter().map(|t| (w, c, t)));
             }
         }
     }
@@ -252,6 +263,16 @@ fn measure(o: &Options) -> Vec<Row> {
                 let (w, c, t) = plan[i];
                 let out = common::run(w, c, t, params, None).expect("planned");
                 done += 1;
+                let extra = match out.cancels {
+                    _ if w == Workload::W3 => {
+                        format!(", {:.3} Mreads/s", out.reads_per_s() / 1e6)
+                    }
+                    Some(x) => format!(
+                        ", cancels: {} landed, {} claimed instead",
+                        x.landed, x.claimed_instead
+                    ),
+                    None => String::new(),
+                };
                 eprintln!(
                     "[{:>3}/{}] {:>5.1}s  {} {:<26} threads={:<2} rep {}/{}: {:>8.3} Mtasks/s{}",
                     done,
@@ -263,11 +284,7 @@ fn measure(o: &Options) -> Vec<Row> {
                     rep + 1,
                     o.reps,
                     out.tasks_per_s() / 1e6,
-                    if w == Workload::W3 {
-                        format!(", {:.3} Mreads/s", out.reads_per_s() / 1e6)
-                    } else {
-                        String::new()
-                    }
+                    extra,
                 );
                 outs[i].push(out);
             }
@@ -306,17 +323,18 @@ fn measure(o: &Options) -> Vec<Row> {
             bytes_per_live: mem[i].map(|m| m.1),
             vs_reference: None,
             vs_limit: None,
+            cancels: outs[i].iter().filter_map(|out| out.cancels).collect(),
         });
     }
     eprintln!("done in {:.1}s", started.elapsed().as_secs_f64());
     let mut reference = HashMap::new();
     let mut limit = HashMap::new();
     for r in &rows {
-        match r.contender {
-            Contender::Reference => {
+        match r.contender.role() {
+            Role::Reference => {
                 reference.insert((r.workload, r.threads), r.tasks_per_s);
             }
-            Contender::Limit => {
+            Role::Limit => {
                 limit.insert(r.workload, r.tasks_per_s);
             }
             _ => {}
@@ -342,7 +360,7 @@ fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<4} {:<26} {:>7} {:>12} {:>9} {:>8} {:>10} {:>12} {:>12}",
+        "{:<4} {:<26} {:>7} {:>12} {:>9} {:>8} {:>10} {:>12} {:>12} {:>18}",
         "wl",
         "contender",
         "threads",
@@ -351,7 +369,8 @@ fn table(rows: &[Row]) -> String {
         "vs limit",
         "ns/task",
         "Mreads/s",
-        "B/live task"
+        "B/live task",
+        "cancels claimed"
     );
     let mut last = None;
     for r in rows {
@@ -361,10 +380,10 @@ fn table(rows: &[Row]) -> String {
         last = Some(r.workload);
         let _ = writeln!(
             s,
-            "{:<4} {:<26} {:>7} {:>12.3} {:>9} {:>8} {:>10.1} {:>12} {:>12}",
+            "{:<4} {:<26} {:>7} {:>12.3} {:>9} {:>8} {:>10.1} {:>12} {:>12} {:>18}",
             r.workload.name(),
             r.contender.name(),
-            if r.contender == Contender::Limit && r.workload != Workload::W5 {
+            if r.contender.role() == Role::Limit && r.workload != Workload::W5 {
                 "1 (all)".to_string()
             } else {
                 r.threads.to_string()
@@ -377,6 +396,10 @@ fn table(rows: &[Row]) -> String {
                 .map_or_else(|| "-".into(), |x| format!("{:.3}", x / 1e6)),
             r.bytes_per_live
                 .map_or_else(|| "-".into(), |x| format!("{x:.0}")),
+            r.cancels_median().map_or_else(
+                || "-".into(),
+                |(landed, lost)| format!("{lost:.0} of {:.0}", landed + lost)
+            ),
         );
     }
     s
@@ -412,16 +435,21 @@ fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
             ));
         }
     }
+    let (mutex, rwlock) = (
+        Contender::of::<strategy::Mutex>(),
+        Contender::of::<strategy::RwLock>(),
+    );
     if let (Some(rw), Some(mx)) = (
-        find(rows, Workload::W3, Contender::RwLock, 2),
-        find(rows, Workload::W3, Contender::Mutex, 2),
+        find(rows, Workload::W3, rwlock, 2),
+        find(rows, Workload::W3, mutex, 2),
     ) {
         let (a, b) = (rw.reads_per_s.unwrap_or(0.0), mx.reads_per_s.unwrap_or(0.0));
         let x = a / b;
         out.push((
             format!(
-                "w3 readers=2: RwLockTaskQueue reads/s is {x:.2}x ThreadSafeTaskQueue's \
-                 ({:.2} vs {:.2} M/s; target >= 1.3x)",
+                "w3 readers=2: {} reads/s is {x:.2}x {}'s ({:.2} vs {:.2} M/s; target >= 1.3x)",
+                rwlock.name(),
+                mutex.name(),
                 a / 1e6,
                 b / 1e6
             ),
@@ -440,7 +468,7 @@ fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
             .fold(0.0, f64::max);
         let reference = w4
             .iter()
-            .filter(|r| r.contender == Contender::Reference)
+            .filter(|r| r.contender.role() == Role::Reference)
             .filter_map(|r| r.bytes_per_live)
             .fold(0.0, f64::max);
         out.push((
@@ -452,16 +480,17 @@ fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
             Some(worst > 0.0 && worst < 1024.0 && worst < reference),
         ));
     }
-    if let (Some(m), Some(l)) = (
-        find(rows, Workload::W5, Contender::Mutex, 1),
-        find(rows, Workload::W5, Contender::Limit, 1),
-    ) {
+    let limit = rows
+        .iter()
+        .find(|r| r.workload == Workload::W5 && r.contender.role() == Role::Limit);
+    if let (Some(m), Some(l)) = (find(rows, Workload::W5, mutex, 1), limit) {
         let x = m.ns_per_task / l.ns_per_task;
         out.push((
             format!(
-                "w5: ThreadSafeTaskQueue {:.1} ns/task vs limit {:.1} ns/task = {x:.2}x \
-                 (target <= 1.5x)",
-                m.ns_per_task, l.ns_per_task
+                "w5: {} {:.1} ns/task vs limit {:.1} ns/task = {x:.2}x (target <= 1.5x)",
+                mutex.name(),
+                m.ns_per_task,
+                l.ns_per_task
             ),
             Some(x <= 1.5),
         ));
@@ -501,6 +530,13 @@ fn json(o: &Options, rows: &[Row], checks: &[(String, Option<bool>)]) -> serde_j
             "bytes_per_live_task": r.bytes_per_live,
             "vs_reference": r.vs_reference,
             "vs_limit": r.vs_limit,
+            "cancels": r.cancels_median().map(|(landed, lost)| serde_json::json!({
+                "landed_median": landed,
+                "claimed_instead_median": lost,
+                "landed_samples": r.cancels.iter().map(|c| c.landed).collect::<Vec<_>>(),
+                "claimed_instead_samples":
+                    r.cancels.iter().map(|c| c.claimed_instead).collect::<Vec<_>>(),
+            })),
         })).collect::<Vec<_>>(),
         "targets": checks.iter().map(|(text, ok)| serde_json::json!({
             "check": text,
@@ -547,7 +583,7 @@ fn plot(path: &Path, rows: &[Row], prefill: u64) -> Result<(), Box<dyn std::erro
             .x_labels(max_t.log2() as usize + 1)
             .x_label_formatter(&|x| format!("{}", 2f64.powf(x.round())))
             .draw()?;
-        for (i, c) in Contender::ALL.into_iter().enumerate() {
+        for (i, &c) in Contender::ALL.iter().enumerate() {
             let mut pts: Vec<(f64, f64)> = mine
                 .iter()
                 .filter(|r| r.contender == c)
@@ -558,7 +594,7 @@ fn plot(path: &Path, rows: &[Row], prefill: u64) -> Result<(), Box<dyn std::erro
             }
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             let color = Palette99::pick(i).to_rgba();
-            let label = if c == Contender::Limit {
+            let label = if c.role() == Role::Limit {
                 // One thread does the same total work: drawn flat across all thread counts.
                 pts = vec![(0.0, pts[0].1), (max_t.log2(), pts[0].1)];
                 "limit (1 thread, same total work)".to_string()

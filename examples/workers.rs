@@ -20,17 +20,21 @@ fn main() {
         .capacity(64)
         .max_attempts(3)
         .retention(Retention::KeepLast(1_000))
-        .build();
+        .build()
+        .expect("valid options");
     let by_priority = [
         AtomicUsize::new(0),
         AtomicUsize::new(0),
         AtomicUsize::new(0),
     ];
+    let retried = AtomicUsize::new(0);
 
     thread::scope(|s| {
         for worker in 0..4 {
-            let (queue, by_priority) = (&queue, &by_priority);
+            let (queue, by_priority, retried) = (&queue, &by_priority, &retried);
             s.spawn(move || loop {
+                // The guard owns the task (and its payload); dropped unfinished, it would hand
+                // the task back as a failed attempt.
                 let guard = match queue.claim(Some(Duration::from_millis(200))) {
                     Ok(guard) => guard,
                     Err(ClaimError::Timeout) => continue,
@@ -38,17 +42,21 @@ fn main() {
                 };
                 // Pretend to work; every 7th job fails on its first attempt and is retried.
                 if guard.id % 7 == 0 && guard.attempts == 0 {
-                    guard.fail().expect("the task is ours");
+                    let status = guard.fail().expect("the claim is ours");
+                    assert_eq!(status, TaskStatus::Queued, "two attempts are left");
+                    retried.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
                 by_priority[guard.priority as usize].fetch_add(1, Ordering::Relaxed);
                 if guard.id % 250 == 0 {
                     println!(
-                        "worker {worker}: {} (priority {})",
-                        guard.payload.name, guard.priority
+                        "worker {worker}: {} (priority {}, attempt {})",
+                        guard.payload.name,
+                        guard.priority,
+                        guard.attempts + 1
                     );
                 }
-                guard.complete().expect("the task is ours");
+                guard.complete().expect("the claim is ours");
             });
         }
 
@@ -66,14 +74,16 @@ fn main() {
 
     let stats = queue.stats();
     println!(
-        "done: {} completed ({} urgent, {} normal, {} bulk), {} failed, {} still queued",
+        "done: {} completed ({} urgent, {} normal, {} bulk), {} retried, {} failed, {} still queued",
         stats.total_completed,
         by_priority[2].load(Ordering::Relaxed),
         by_priority[1].load(Ordering::Relaxed),
         by_priority[0].load(Ordering::Relaxed),
+        retried.load(Ordering::Relaxed),
         stats.total_failed,
         queue.len(),
     );
     assert_eq!(stats.total_completed, 1_000);
+    assert_eq!(retried.load(Ordering::Relaxed), 1_000 / 7 + 1);
     assert_eq!(queue.get_status(&999), Some(TaskStatus::Completed));
 }

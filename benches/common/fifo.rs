@@ -1,20 +1,18 @@
-// The `crossbeam` contender: an unbounded crossbeam-channel of tasks behind `TaskQueue`, as an
+// The `crossbeam` contender: an unbounded crossbeam-channel of (id, payload) pairs, as an
 // UNORDERED FIFO ceiling. It ignores priority and keeps no status, so it only runs the workloads
 // that need neither (W1, W2, W5): add = send, claim = recv, complete = nothing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use taskq::{
-    AddError, AddTimeoutError, ClaimError, Snapshot, Stats, Task, TaskError, TaskQueue, TaskStatus,
-    TryAddError,
-};
+use crossbeam_channel::{Receiver, Sender};
+use taskq::TaskStatus;
+
+use super::BenchQueue;
 
 /// A crossbeam channel dressed up as a task queue (see the top of this file).
 pub struct CrossbeamFifo<K, P> {
-    tx: Sender<Task<K, P>>,
-    rx: Receiver<Task<K, P>>,
+    tx: Sender<(K, P)>,
+    rx: Receiver<(K, P)>,
 }
 
 impl<K, P> CrossbeamFifo<K, P> {
@@ -22,17 +20,6 @@ impl<K, P> CrossbeamFifo<K, P> {
     pub fn new() -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         CrossbeamFifo { tx, rx }
-    }
-
-    fn send(&self, id: K, priority: i64, payload: P) {
-        let task = Task {
-            id,
-            priority,
-            payload: Arc::new(payload),
-            attempts: 0,
-        };
-        // Both ends live in `self`, so the channel cannot be disconnected.
-        self.tx.send(task).expect("receiver alive");
     }
 }
 
@@ -42,109 +29,35 @@ impl<K, P> Default for CrossbeamFifo<K, P> {
     }
 }
 
-impl<K: Send + Sync, P: Send + Sync> TaskQueue<K, P> for CrossbeamFifo<K, P> {
-    fn add_task(&self, id: K, priority: i64, payload: P) -> Result<(), AddError<P>> {
-        self.send(id, priority, payload);
-        Ok(())
+impl BenchQueue for CrossbeamFifo<u64, u64> {
+    fn add(&self, id: u64, _priority: i64, payload: u64) -> bool {
+        // Both ends live in `self`, so the channel cannot be disconnected.
+        self.tx.send((id, payload)).is_ok()
     }
 
-    fn try_add_task(&self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>> {
-        self.send(id, priority, payload);
-        Ok(())
-    }
-
-    fn add_task_timeout(
-        &self,
-        id: K,
-        priority: i64,
-        payload: P,
-        _timeout: Duration,
-    ) -> Result<(), AddTimeoutError<P>> {
-        self.send(id, priority, payload);
-        Ok(())
-    }
-
-    fn get_next_task(&self, timeout: Option<Duration>) -> Result<Task<K, P>, ClaimError> {
+    fn claim(&self, timeout: Option<Duration>) -> Option<(u64, u64)> {
         match timeout {
-            None => self.rx.recv().map_err(|_| ClaimError::ShutDown),
-            Some(t) => self.rx.recv_timeout(t).map_err(|e| match e {
-                RecvTimeoutError::Timeout => ClaimError::Timeout,
-                RecvTimeoutError::Disconnected => ClaimError::ShutDown,
-            }),
+            None => self.rx.recv().ok(),
+            Some(t) => self.rx.recv_timeout(t).ok(),
         }
-    }
-
-    fn try_get_next_task(&self) -> Result<Task<K, P>, ClaimError> {
-        self.rx.try_recv().map_err(|e| match e {
-            TryRecvError::Empty => ClaimError::Empty,
-            TryRecvError::Disconnected => ClaimError::ShutDown,
-        })
-    }
-
-    /// Not tracked: a channel forgets a task once it is sent.
-    fn get_status(&self, _id: &K) -> Option<TaskStatus> {
-        None
     }
 
     /// Nothing to record.
-    fn complete_task(&self, _id: &K) -> Result<(), TaskError> {
-        Ok(())
+    fn complete(&self, _id: u64) -> bool {
+        true
     }
 
-    /// Not supported: the channel no longer holds the task.
-    fn fail_task(&self, _id: &K) -> Result<TaskStatus, TaskError> {
-        Err(TaskError::NotFound)
-    }
-
-    /// Not supported.
-    fn cancel_task(&self, _id: &K) -> bool {
+    /// Not supported: the channel cannot take a task back.
+    fn cancel(&self, _id: u64) -> bool {
         false
     }
 
-    /// Not supported: a FIFO has no priorities.
-    fn update_priority(&self, _id: &K, _priority: i64) -> Result<(), TaskError> {
-        Err(TaskError::NotFound)
-    }
-
-    fn forget_task(&self, _id: &K) -> Result<(), TaskError> {
-        Err(TaskError::NotFound)
-    }
-
-    /// Not supported (a channel closes when its sender is dropped).
-    fn shutdown(&self) {}
-
-    fn shutdown_now(&self) -> Vec<Task<K, P>> {
-        self.rx.try_iter().collect()
-    }
-
-    fn is_shut_down(&self) -> bool {
-        false
-    }
-
-    fn len(&self) -> usize {
-        self.rx.len()
-    }
-
-    fn capacity(&self) -> Option<usize> {
+    /// Not tracked: a channel forgets a task once it is sent.
+    fn status(&self, _id: u64) -> Option<TaskStatus> {
         None
     }
 
-    fn stats(&self) -> Stats {
-        Stats {
-            queued: self.rx.len(),
-            ..Stats::default()
-        }
-    }
-
-    fn snapshot(&self) -> Snapshot<K, P> {
-        Snapshot {
-            queued: Vec::new(),
-            processing: Vec::new(),
-            finished: Vec::new(),
-        }
-    }
-
-    fn check_invariants(&self) -> Result<(), String> {
-        Ok(())
+    fn queued(&self) -> usize {
+        self.rx.len()
     }
 }

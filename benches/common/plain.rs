@@ -1,19 +1,17 @@
 // The `limit` contender: the same operations done by ONE thread on a plain std `BinaryHeap` and
-// `HashMap`, with no lock, no atomics and no wake-ups. It hands out the same `Task` values (with an
-// `Arc` payload, as the queues must) and keeps the same statuses, so it is the ceiling for the
-// data-structure work itself; cancelled tasks are skipped lazily (tombstones), the cheapest way.
+// `HashMap`, with no lock, no atomics and no wake-ups. It hands out the payload (moved out, as the
+// queues do) and keeps the same statuses, so it is the ceiling for the data-structure work itself;
+// cancelled tasks are skipped lazily (tombstones), the cheapest way.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::Arc;
 
-use taskq::{Task, TaskStatus};
+use taskq::TaskStatus;
 
 struct Record {
-    priority: i64,
     seq: u64,
-    payload: Option<Arc<u64>>,
-    attempts: u32,
+    /// Present while queued; the claimer takes it.
+    payload: Option<u64>,
     status: TaskStatus,
 }
 
@@ -50,10 +48,8 @@ impl PlainQueue {
         self.tasks.insert(
             id,
             Record {
-                priority,
                 seq,
-                payload: Some(Arc::new(payload)),
-                attempts: 0,
+                payload: Some(payload),
                 status: TaskStatus::Queued,
             },
         );
@@ -61,21 +57,17 @@ impl PlainQueue {
         true
     }
 
-    /// Claims the best queued task.
-    pub fn claim(&mut self) -> Option<Task<u64, u64>> {
-        while let Some((priority, Reverse(seq), id)) = self.heap.pop() {
+    /// Claims the best queued task: its id and payload.
+    pub fn claim(&mut self) -> Option<(u64, u64)> {
+        while let Some((_, Reverse(seq), id)) = self.heap.pop() {
             let Some(r) = self.tasks.get_mut(&id) else {
                 continue;
             };
             if r.status == TaskStatus::Queued && r.seq == seq {
                 r.status = TaskStatus::Processing;
                 self.queued -= 1;
-                return Some(Task {
-                    id,
-                    priority,
-                    payload: Arc::clone(r.payload.as_ref().expect("queued task has a payload")),
-                    attempts: r.attempts,
-                });
+                let payload = r.payload.take().expect("a queued task has its payload");
+                return Some((id, payload));
             }
         }
         None
@@ -116,7 +108,7 @@ impl PlainQueue {
     }
 
     /// Queued tasks.
-    pub fn len(&self) -> usize {
+    pub fn queued(&self) -> usize {
         self.queued
     }
 }
