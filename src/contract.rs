@@ -113,6 +113,11 @@ pub trait TaskQueue<K, P>: Send + Sync {
 
     /// Refuses new tasks and wakes every blocked thread. Queued tasks are still handed out;
     /// once none is left, claims return [`ClaimError::ShutDown`]. Idempotent.
+    ///
+    /// A task still being processed may come back afterwards (its worker calls `fail_task`, or
+    /// drops its guard): it is queued again, but claimers that already saw `ShutDown` have left.
+    /// Keep the worker that failed it claiming until it sees `ShutDown` itself, or collect such
+    /// tasks with [`shutdown_now`](Self::shutdown_now) once the workers have stopped.
     fn shutdown(&self);
 
     /// Refuses new tasks and claims at once, and returns the queued tasks (best first), which

@@ -57,10 +57,7 @@ pub trait BenchQueue: Sync {
 }
 
 /// Every taskq queue, whatever its strategy and hasher, through the `TaskQueue` contract.
-impl<W: Waiting, S> BenchQueue for Queue<u64, u64, W, S>
-where
-    Self: TaskQueue<u64, u64>,
-{
+impl<W: Waiting, S: BuildHasher + Send + Sync> BenchQueue for Queue<u64, u64, W, S> {
     fn add(&self, id: u64, priority: i64, payload: u64) -> bool {
         TaskQueue::add_task(self, id, priority, payload).is_ok()
     }
@@ -299,15 +296,12 @@ impl Contender {
     }
 
     /// The taskq strategy `W` with hasher `S` for its task index.
-    const fn taskq<W: Waiting, S: BuildHasher + Default>(
+    const fn taskq<W: Waiting, S: BuildHasher + Default + Send + Sync>(
         name: &'static str,
         short: &'static str,
         role: Role,
         about: &'static str,
-    ) -> Self
-    where
-        Queue<u64, u64, W, S>: TaskQueue<u64, u64>,
-    {
+    ) -> Self {
         Contender {
             name,
             short,
@@ -504,15 +498,12 @@ pub fn tasks_per_run(w: Workload, c: Contender, threads: usize, p: Params) -> u6
 }
 
 /// Runs `w` on a fresh taskq queue with strategy `W` and hasher `S`.
-fn run_taskq<W: Waiting, S: BuildHasher + Default>(
+fn run_taskq<W: Waiting, S: BuildHasher + Default + Send + Sync>(
     w: Workload,
     threads: usize,
     p: Params,
     mem: Option<MemProbe>,
-) -> Outcome
-where
-    Queue<u64, u64, W, S>: TaskQueue<u64, u64>,
-{
+) -> Outcome {
     let q = Queue::<u64, u64, W>::builder()
         .retention(w.retention())
         .build_with_hasher(S::default())
