@@ -1,5 +1,6 @@
 //! Running a loom model: the preemption bound, counting the interleavings explored, building a
-//! queue of any strategy (optionally with a deliberate bug), and the end-state checks.
+//! queue of any strategy, running a model on a deliberate bug (in a child process whose
+//! `TASKQ_MUTANT` names it), and the end-state checks.
 #![cfg(taskq_loom)]
 
 use std::collections::BTreeSet;
@@ -7,13 +8,19 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use taskq::{
-    ChannelTaskQueue, Mutant, RwLockTaskQueue, TaskQueue, TaskStatus, ThreadSafeTaskQueue,
-};
+use taskq::strategy::Waiting;
+use taskq::{TaskQueue, TaskStatus};
 
 /// The preemption bound used when `LOOM_MAX_PREEMPTIONS` is not set: loom's default (no bound)
 /// does not finish in reasonable time on these models.
 pub const DEFAULT_PREEMPTIONS: usize = 2;
+
+/// The environment variable that taskq (built with `--cfg taskq_loom`) reads once per process to
+/// pick the deliberate bug to switch on. Only ever set on a child process of [`expect_caught`].
+pub const MUTANT_VAR: &str = "TASKQ_MUTANT";
+
+/// The start of taskq's panic message for a `TASKQ_MUTANT` that names no mutant.
+const UNKNOWN_MUTANT: &str = "unknown TASKQ_MUTANT";
 
 /// How a model wants its queue built.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,42 +29,41 @@ pub struct Cfg {
     pub capacity: Option<usize>,
     /// `Builder::max_attempts`.
     pub max_attempts: Option<u32>,
-    /// `Builder::mutant`: the deliberate bug to switch on, if any.
-    pub mutant: Option<Mutant>,
 }
 
-/// A strategy the models can build: every `TaskQueue<u64, u64>` of the crate.
-pub trait Queue: TaskQueue<u64, u64> + Sized + 'static {
-    /// The strategy's name, for reports.
+/// A strategy the models can build: [`taskq::Queue`] over any waiting strategy, with `u64` ids
+/// and payloads.
+pub trait LoomQueue: TaskQueue<u64, u64> + Sized + 'static {
+    /// The strategy's name, for reports (`Waiting::NAME`: "mutex", "rwlock", "channel").
     const NAME: &'static str;
     /// Builds an empty queue as `cfg` says.
     fn build(cfg: Cfg) -> Self;
+    /// The queue's internal invariants: the inherent `Queue::check_invariants` (named apart from
+    /// it, so that this can never resolve to itself).
+    fn invariants(&self) -> Result<(), String>;
 }
 
-macro_rules! queue {
-    ($strategy:ident, $name:literal) => {
-        impl Queue for $strategy<u64, u64> {
-            const NAME: &'static str = $name;
-            fn build(cfg: Cfg) -> Self {
-                let mut builder = Self::builder();
-                if let Some(capacity) = cfg.capacity {
-                    builder = builder.capacity(capacity);
-                }
-                if let Some(max_attempts) = cfg.max_attempts {
-                    builder = builder.max_attempts(max_attempts);
-                }
-                if let Some(mutant) = cfg.mutant {
-                    builder = builder.mutant(mutant);
-                }
-                builder.build()
-            }
+impl<W: Waiting> LoomQueue for taskq::Queue<u64, u64, W>
+where
+    Self: TaskQueue<u64, u64>,
+{
+    const NAME: &'static str = W::NAME;
+
+    fn build(cfg: Cfg) -> Self {
+        let mut builder = Self::builder();
+        if let Some(capacity) = cfg.capacity {
+            builder = builder.capacity(capacity);
         }
-    };
-}
+        if let Some(max_attempts) = cfg.max_attempts {
+            builder = builder.max_attempts(max_attempts);
+        }
+        builder.build().expect("the models build valid queues")
+    }
 
-queue!(ThreadSafeTaskQueue, "ThreadSafeTaskQueue");
-queue!(RwLockTaskQueue, "RwLockTaskQueue");
-queue!(ChannelTaskQueue, "ChannelTaskQueue");
+    fn invariants(&self) -> Result<(), String> {
+        self.check_invariants()
+    }
+}
 
 /// The iteration the current model is in; meaningful only in a process that runs one model (the
 /// child process of [`expect_caught`]).
@@ -69,6 +75,15 @@ const CHILD: &str = "TASKQ_LOOM_MUTANT_CHILD";
 /// Marks the line the child process prints when a model fails.
 const CAUGHT: &str = "loom: caught at iteration ";
 
+/// Marks the line the child process prints when it fails outside the model: before the model
+/// started, or because taskq refused its `TASKQ_MUTANT`.
+const OUTSIDE: &str = "loom: child failed outside the model: ";
+
+/// Whether this process is the child process of [`expect_caught`] (running one mutant's model).
+pub fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
 /// The outcome of exploring one model.
 #[derive(Debug)]
 pub struct Explored {
@@ -78,8 +93,19 @@ pub struct Explored {
     pub failure: Option<String>,
 }
 
+/// A panic's message, if it has one (`panic!` gives a `String` or a `&str`).
+fn message_of(panic: &(dyn std::any::Any + Send)) -> Option<&str> {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+}
+
 /// Explores every interleaving of `model` (within the preemption bound) and reports how many it
 /// ran and whether one failed. Prints one line per model to stderr.
+///
+/// Outside the child process of [`expect_caught`], `TASKQ_MUTANT` must not be set: the models
+/// run on the real code there.
 pub fn explore<F>(name: &str, model: F) -> Explored
 where
     F: Fn() + Send + Sync + 'static,
@@ -93,6 +119,14 @@ pub fn explore_capped<F>(name: &str, cap: usize, model: F) -> Explored
 where
     F: Fn() + Send + Sync + 'static,
 {
+    if !in_child() {
+        if let Some(mutant) = std::env::var_os(MUTANT_VAR) {
+            panic!(
+                "{MUTANT_VAR}={mutant:?} is set: the models run on the real code; unset it \
+                 (the mutant tests set it on their child processes only)"
+            );
+        }
+    }
     let counter = std::sync::Arc::new(AtomicUsize::new(0));
     let mut builder = loom::model::Builder::new();
     let bound = builder.preemption_bound.unwrap_or(DEFAULT_PREEMPTIONS);
@@ -110,11 +144,9 @@ where
     let explored = Explored {
         iterations: counter.load(Ordering::Relaxed),
         failure: result.err().map(|panic| {
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".to_string())
+            message_of(&*panic)
+                .unwrap_or("non-string panic")
+                .to_string()
         }),
     };
     eprintln!(
@@ -140,24 +172,51 @@ where
     }
 }
 
-/// Runs a model on a mutant that it must catch, and fails if every interleaving passes.
+/// Makes taskq read `TASKQ_MUTANT` outside the model under test: one add on a fresh queue, in a
+/// one-thread loom run, reaches a mutant site (every write does). An unknown name panics here,
+/// before the model under test starts, so it fails the child outside the model.
+fn resolve_mutant() {
+    loom::model(|| {
+        let q = taskq::ThreadSafeTaskQueue::<u64, u64>::builder()
+            .build()
+            .unwrap();
+        q.add_task(0, 0, 0).unwrap();
+    });
+}
+
+/// Runs a model on the mutant named `mutant` (a name from taskq's `src/mutant.rs`), which it must
+/// catch, and fails if every interleaving passes.
 ///
-/// loom reports a deadlock by panicking, and the unwinding then panics again inside loom, which
-/// aborts the process; so the model runs in a child process (this test binary, running only the
-/// test `test`), and the mutant counts as caught when the child failed *in the model*: a panic
-/// hook marks the first failure with the iteration it happened in.
-pub fn expect_caught(test: &str, mutant: Mutant, run: impl FnOnce() -> Explored) {
-    if std::env::var_os(CHILD).is_some() {
+/// The mutant is chosen per process by `TASKQ_MUTANT`, and loom reports a deadlock by panicking
+/// (the unwinding then panics again inside loom, which aborts the process); so the model runs in
+/// a child process (this test binary, running only the test `test`) with `TASKQ_MUTANT=mutant` in
+/// its environment only, and the mutant counts as caught when the child failed *in the model*: a
+/// panic hook marks the first failure with the iteration it happened in. A child that failed
+/// otherwise (before the model started, or because taskq refused the name, wherever it read it)
+/// is an error, never a catch.
+pub fn expect_caught(test: &str, mutant: &str, run: impl FnOnce() -> Explored) {
+    if in_child() {
+        assert_eq!(
+            std::env::var(MUTANT_VAR).as_deref(),
+            Ok(mutant),
+            "the child process runs with {MUTANT_VAR} set to its mutant"
+        );
+        // Installed before loom first runs: loom's coroutines (the `generator` crate) then wrap
+        // it, once per process, in a hook that hides their control-flow panics from it.
         std::panic::set_hook(Box::new(|info| {
-            let message = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("non-string panic");
-            let first = message.lines().next().unwrap_or("");
-            eprintln!("{CAUGHT}{}: {first}", ITERATION.load(Ordering::Relaxed));
+            // Those control-flow panics carry no message; no failure of a model is one of them.
+            let Some(message) = message_of(info.payload()) else {
+                return;
+            };
+            let iteration = ITERATION.load(Ordering::Relaxed);
+            if iteration == 0 || message.starts_with(UNKNOWN_MUTANT) {
+                eprintln!("{OUTSIDE}{message}");
+            } else {
+                let first = message.lines().next().unwrap_or("");
+                eprintln!("{CAUGHT}{iteration}: {first}");
+            }
         }));
+        resolve_mutant();
         let explored = run();
         let _ = std::panic::take_hook();
         if let Some(failure) = explored.failure {
@@ -169,27 +228,31 @@ pub fn expect_caught(test: &str, mutant: Mutant, run: impl FnOnce() -> Explored)
     let output = std::process::Command::new(exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
+        .env(MUTANT_VAR, mutant)
         .output()
         .expect("run the model in a child process");
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let outside = stderr.lines().any(|l| l.starts_with(OUTSIDE));
     let caught = stderr.lines().find(|l| l.starts_with(CAUGHT));
     match (output.status.success(), caught) {
-        (false, Some(line)) => eprintln!(
-            "loom: mutant {mutant:?} ({test}) caught at iteration {}",
+        (false, Some(line)) if !outside => eprintln!(
+            "loom: mutant {mutant} ({test}) caught at iteration {}",
             &line[CAUGHT.len()..]
         ),
         (true, _) => {
-            panic!("mutant {mutant:?} survived ({test}): the model does not bite\n{stderr}")
+            panic!("mutant {mutant} survived ({test}): the model does not bite\n{stderr}")
         }
-        (false, None) => panic!("the child process for {test} failed outside the model:\n{stderr}"),
+        (false, _) => panic!(
+            "the child process for {test} (mutant {mutant}) failed outside the model:\n{stderr}"
+        ),
     }
 }
 
 /// The end-state checks every model ends with: the invariants hold, every id in `ids` is in
 /// exactly one state (`get_status`, the snapshot and the counts agree), and `len()` is the number
 /// of queued ids. Returns each id's status.
-pub fn assert_consistent<Q: Queue>(q: &Q, ids: &[u64]) -> Vec<TaskStatus> {
-    if let Err(e) = q.check_invariants() {
+pub fn assert_consistent<Q: LoomQueue>(q: &Q, ids: &[u64]) -> Vec<TaskStatus> {
+    if let Err(e) = q.invariants() {
         panic!("invariants broken: {e}");
     }
     let snapshot = q.snapshot();

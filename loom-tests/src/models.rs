@@ -1,5 +1,6 @@
-//! The models, each written once and generic over the strategy. Each takes the deliberate bug to
-//! switch on (`None` for the real code) and returns what loom explored.
+//! The models, each written once and generic over the strategy. Each returns what loom explored;
+//! which deliberate bug (if any) is switched on is the process's business (`TASKQ_MUTANT`, set
+//! only on the child processes of `harness::expect_caught`).
 //!
 //! Under loom a finite timeout expires at once, so `get_next_task(Some(_))` tries once; only
 //! `None` blocks, and a thread blocked for good is reported by loom as a deadlock.
@@ -9,15 +10,15 @@ use std::collections::BTreeSet;
 
 use loom::sync::Arc;
 use loom::thread;
-use taskq::{ClaimError, Mutant, TaskStatus};
+use taskq::{ClaimError, TaskStatus};
 
-use crate::harness::{assert_consistent, explore, explore_capped, Cfg, Explored, Queue};
+use crate::harness::{assert_consistent, explore, explore_capped, Cfg, Explored, LoomQueue};
 
-fn name<Q: Queue>(model: &str) -> String {
+fn name<Q: LoomQueue>(model: &str) -> String {
     format!("{}::{model}", Q::NAME)
 }
 
-fn queue<Q: Queue>(cfg: Cfg) -> Arc<Q> {
+fn queue<Q: LoomQueue>(cfg: Cfg) -> Arc<Q> {
     Arc::new(Q::build(cfg))
 }
 
@@ -27,12 +28,9 @@ fn ids(claimed: &[u64]) -> BTreeSet<u64> {
 
 /// No double claim, non-blocking: one queued task, one claimer with `try_get_next_task` and one
 /// with a finite timeout. Exactly one gets the task; the other sees `Empty` / `Timeout`.
-pub fn no_double_claim_try<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn no_double_claim_try<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("no_double_claim_try"), move || {
-        let q = queue::<Q>(Cfg {
-            mutant,
-            ..Cfg::default()
-        });
+        let q = queue::<Q>(Cfg::default());
         q.add_task(1, 0, 10).unwrap();
         let q2 = Arc::clone(&q);
         let timed =
@@ -41,7 +39,7 @@ pub fn no_double_claim_try<Q: Queue>(mutant: Option<Mutant>) -> Explored {
         let timed = timed.join().unwrap();
         match (&tried, &timed) {
             (Ok(t), Err(ClaimError::Timeout)) | (Err(ClaimError::Empty), Ok(t)) => {
-                assert_eq!((t.id, *t.payload), (1, 10));
+                assert_eq!((t.id, t.payload), (1, 10));
             }
             _ => panic!("double or lost claim: try {tried:?}, timed {timed:?}"),
         }
@@ -55,12 +53,9 @@ pub fn no_double_claim_try<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 
 /// No double claim, blocking: two claimers blocked in `get_next_task(None)`, one task added, then
 /// a graceful shutdown. Exactly one claimer gets the task, the other `ShutDown`.
-pub fn no_double_claim_blocking<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn no_double_claim_blocking<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("no_double_claim_blocking"), move || {
-        let q = queue::<Q>(Cfg {
-            mutant,
-            ..Cfg::default()
-        });
+        let q = queue::<Q>(Cfg::default());
         let claimers: Vec<_> = (0..2)
             .map(|_| {
                 let q = Arc::clone(&q);
@@ -89,12 +84,9 @@ pub fn no_double_claim_blocking<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 /// No lost update: two tasks; one thread claims and completes, one claims, fails (the task goes
 /// back) and re-prioritises it, the main thread cancels task 1 and adds task 3. At the end every
 /// id is in exactly one state, agreeing with what each operation returned.
-pub fn no_lost_update<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn no_lost_update<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("no_lost_update"), move || {
-        let q = queue::<Q>(Cfg {
-            mutant,
-            ..Cfg::default()
-        });
+        let q = queue::<Q>(Cfg::default());
         q.add_task(1, 1, 10).unwrap();
         q.add_task(2, 0, 20).unwrap();
         let qa = Arc::clone(&q);
@@ -107,14 +99,15 @@ pub fn no_lost_update<Q: Queue>(mutant: Option<Mutant>) -> Explored {
         let qb = Arc::clone(&q);
         let failer = thread::spawn(move || {
             let task = qb.try_get_next_task().ok()?;
-            let status = qb.fail_task(&task.id).expect("a claimed task fails");
+            let id = task.id;
+            let status = qb.fail_task(task).expect("a claimed task fails");
             assert_eq!(
                 status,
                 TaskStatus::Queued,
                 "no max_attempts: back in the queue"
             );
-            let reprioritised = qb.update_priority(&task.id, 9).is_ok();
-            Some((task.id, reprioritised))
+            let reprioritised = qb.update_priority(&id, 9).is_ok();
+            Some((id, reprioritised))
         });
         let cancelled = q.cancel_task(&1);
         q.add_task(3, 5, 30).unwrap();
@@ -159,12 +152,9 @@ pub fn no_lost_update<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 
 /// No lost wake-up on add: a claimer blocked in `get_next_task(None)` wakes when a task is added
 /// (else loom reports a deadlock).
-pub fn claimer_wakes_on_add<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn claimer_wakes_on_add<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("claimer_wakes_on_add"), move || {
-        let q = queue::<Q>(Cfg {
-            mutant,
-            ..Cfg::default()
-        });
+        let q = queue::<Q>(Cfg::default());
         let q2 = Arc::clone(&q);
         let claimer = thread::spawn(move || q2.get_next_task(None));
         q.add_task(1, 0, 10).unwrap();
@@ -177,12 +167,9 @@ pub fn claimer_wakes_on_add<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 /// No lost wake-up, two of each: two claimers blocked in `get_next_task(None)`, two adds. Each
 /// add wakes a claimer (a notification is not swallowed by a thread already awake), and the two
 /// claimers get different tasks.
-pub fn claimers_wake_on_adds<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn claimers_wake_on_adds<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("claimers_wake_on_adds"), move || {
-        let q = queue::<Q>(Cfg {
-            mutant,
-            ..Cfg::default()
-        });
+        let q = queue::<Q>(Cfg::default());
         let claimers: Vec<_> = (0..2)
             .map(|_| {
                 let q = Arc::clone(&q);
@@ -203,11 +190,10 @@ pub fn claimers_wake_on_adds<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 
 /// No lost wake-up for producers on cancel: with capacity 1 and one task queued, a producer
 /// blocked in `add_task` wakes when the queued task is cancelled.
-pub fn producer_wakes_on_cancel<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn producer_wakes_on_cancel<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("producer_wakes_on_cancel"), move || {
         let q = queue::<Q>(Cfg {
             capacity: Some(1),
-            mutant,
             ..Cfg::default()
         });
         q.add_task(1, 0, 10).unwrap();
@@ -225,11 +211,10 @@ pub fn producer_wakes_on_cancel<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 
 /// No lost wake-up for producers, two of each: capacity 1, one task queued, two producers
 /// blocked in `add_task`; the main thread claims twice. Both producers get in.
-pub fn producers_wake_on_claims<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn producers_wake_on_claims<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("producers_wake_on_claims"), move || {
         let q = queue::<Q>(Cfg {
             capacity: Some(1),
-            mutant,
             ..Cfg::default()
         });
         q.add_task(1, 0, 10).unwrap();
@@ -262,12 +247,11 @@ pub fn producers_wake_on_claims<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 /// becomes known may wait until room appears: `add_task` blocks while the queue is full); if it
 /// was the one woken for the room, it must pass the wake-up on, or C sleeps next to free room
 /// while the main thread waits for task 6 (loom reports the deadlock).
-pub fn refused_producer_passes_wake<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn refused_producer_passes_wake<Q: LoomQueue>() -> Explored {
     // Four threads: bound 2 already explores ~10^5 interleavings and catches the mutant.
     explore_capped(&name::<Q>("refused_producer_passes_wake"), 2, move || {
         let q = queue::<Q>(Cfg {
             capacity: Some(1),
-            mutant,
             ..Cfg::default()
         });
         q.add_task(1, 0, 10).unwrap();
@@ -298,12 +282,9 @@ pub fn refused_producer_passes_wake<Q: Queue>(mutant: Option<Mutant>) -> Explore
 
 /// No lost wake-up on shutdown: two claimers blocked in `get_next_task(None)` both wake with
 /// `ShutDown` when the queue shuts down.
-pub fn claimers_wake_on_shutdown<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn claimers_wake_on_shutdown<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("claimers_wake_on_shutdown"), move || {
-        let q = queue::<Q>(Cfg {
-            mutant,
-            ..Cfg::default()
-        });
+        let q = queue::<Q>(Cfg::default());
         let claimers: Vec<_> = (0..2)
             .map(|_| {
                 let q = Arc::clone(&q);
@@ -320,11 +301,10 @@ pub fn claimers_wake_on_shutdown<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 
 /// No lost wake-up for producers: with capacity 1 and one task queued, a producer blocked in
 /// `add_task` wakes when the task is claimed.
-pub fn producer_wakes_on_claim<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn producer_wakes_on_claim<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("producer_wakes_on_claim"), move || {
         let q = queue::<Q>(Cfg {
             capacity: Some(1),
-            mutant,
             ..Cfg::default()
         });
         q.add_task(1, 0, 10).unwrap();
@@ -344,12 +324,9 @@ pub fn producer_wakes_on_claim<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 /// Priority order: adds that completed (were joined) before a claim began decide it. Tasks 1
 /// (priority 1) and 2 (priority 5) are added by two threads; after both are joined, a claimer
 /// races with the add of task 3 (priority 9): it gets 2 or 3, never 1; the rest drain in order.
-pub fn priority_order<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn priority_order<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("priority_order"), move || {
-        let q = queue::<Q>(Cfg {
-            mutant,
-            ..Cfg::default()
-        });
+        let q = queue::<Q>(Cfg::default());
         let q2 = Arc::clone(&q);
         let producer = thread::spawn(move || q2.add_task(2, 5, 20));
         q.add_task(1, 1, 10).unwrap();
@@ -374,12 +351,9 @@ pub fn priority_order<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 
 /// Graceful shutdown: two claimers loop on `get_next_task(None)` while the main thread adds a
 /// second task and shuts down. Every task is handed out exactly once, then both see `ShutDown`.
-pub fn graceful_drain<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn graceful_drain<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("graceful_drain"), move || {
-        let q = queue::<Q>(Cfg {
-            mutant,
-            ..Cfg::default()
-        });
+        let q = queue::<Q>(Cfg::default());
         q.add_task(1, 0, 10).unwrap();
         let claimers: Vec<_> = (0..2)
             .map(|_| {
@@ -411,12 +385,9 @@ pub fn graceful_drain<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 
 /// `shutdown_now` racing with a claimer: the claimed tasks and the returned ones together are
 /// all the queued tasks, with none in both; the returned ones are best first and `Cancelled`.
-pub fn shutdown_now_race<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn shutdown_now_race<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("shutdown_now_race"), move || {
-        let q = queue::<Q>(Cfg {
-            mutant,
-            ..Cfg::default()
-        });
+        let q = queue::<Q>(Cfg::default());
         q.add_task(1, 1, 10).unwrap();
         q.add_task(2, 2, 20).unwrap();
         let q2 = Arc::clone(&q);
@@ -462,11 +433,10 @@ pub fn shutdown_now_race<Q: Queue>(mutant: Option<Mutant>) -> Explored {
 /// task goes back exactly once per drop: the claims see attempts 0 and 1, and with
 /// `max_attempts(2)` the task ends `Failed`. A drop that did not put it back leaves the other
 /// claimer blocked (a deadlock).
-pub fn guard_drop_requeues<Q: Queue>(mutant: Option<Mutant>) -> Explored {
+pub fn guard_drop_requeues<Q: LoomQueue>() -> Explored {
     explore(&name::<Q>("guard_drop_requeues"), move || {
         let q = queue::<Q>(Cfg {
             max_attempts: Some(2),
-            mutant,
             ..Cfg::default()
         });
         q.add_task(1, 0, 10).unwrap();

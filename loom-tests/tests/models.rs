@@ -1,12 +1,12 @@
-//! Runs every loom model on every strategy, without mutants: each must pass in every
+//! Runs every loom model on every strategy, on the real code (no mutant): each must pass in every
 //! interleaving loom explores (within `LOOM_MAX_PREEMPTIONS`, default 2).
 #![cfg(taskq_loom)]
 
-use taskq_loom_tests::harness::Queue;
+use taskq_loom_tests::harness::{Explored, LoomQueue};
 use taskq_loom_tests::models;
 
-fn pass<Q: Queue>(model: fn(Option<taskq::Mutant>) -> taskq_loom_tests::harness::Explored) {
-    let explored = model(None);
+fn pass<Q: LoomQueue>(model: fn() -> Explored) {
+    let explored = model();
     if let Some(failure) = explored.failure {
         panic!(
             "{}: a model failed after {} iterations: {failure}",
@@ -17,75 +17,58 @@ fn pass<Q: Queue>(model: fn(Option<taskq::Mutant>) -> taskq_loom_tests::harness:
     assert!(explored.iterations > 0, "loom explored nothing");
 }
 
-macro_rules! all_models {
-    ($module:ident, $strategy:ty) => {
-        mod $module {
-            use super::*;
-            type Q = $strategy;
-
+/// One test per model, on the strategy `Q` of the enclosing module.
+macro_rules! model_tests {
+    ($($model:ident),+ $(,)?) => {
+        $(
             #[test]
-            fn no_double_claim_try() {
-                pass::<Q>(models::no_double_claim_try::<Q>);
+            fn $model() {
+                pass::<Q>(models::$model::<Q>);
             }
-            #[test]
-            fn no_double_claim_blocking() {
-                pass::<Q>(models::no_double_claim_blocking::<Q>);
-            }
-            #[test]
-            fn no_lost_update() {
-                pass::<Q>(models::no_lost_update::<Q>);
-            }
-            #[test]
-            fn claimer_wakes_on_add() {
-                pass::<Q>(models::claimer_wakes_on_add::<Q>);
-            }
-            #[test]
-            fn claimers_wake_on_adds() {
-                pass::<Q>(models::claimers_wake_on_adds::<Q>);
-            }
-            #[test]
-            fn producer_wakes_on_cancel() {
-                pass::<Q>(models::producer_wakes_on_cancel::<Q>);
-            }
-            #[test]
-            fn producers_wake_on_claims() {
-                pass::<Q>(models::producers_wake_on_claims::<Q>);
-            }
-            #[test]
-            fn refused_producer_passes_wake() {
-                pass::<Q>(models::refused_producer_passes_wake::<Q>);
-            }
-            #[test]
-            fn claimers_wake_on_shutdown() {
-                pass::<Q>(models::claimers_wake_on_shutdown::<Q>);
-            }
-            #[test]
-            fn producer_wakes_on_claim() {
-                pass::<Q>(models::producer_wakes_on_claim::<Q>);
-            }
-            #[test]
-            fn priority_order() {
-                pass::<Q>(models::priority_order::<Q>);
-            }
-            #[test]
-            fn graceful_drain() {
-                pass::<Q>(models::graceful_drain::<Q>);
-            }
-            #[test]
-            fn shutdown_now_race() {
-                pass::<Q>(models::shutdown_now_race::<Q>);
-            }
-            #[test]
-            fn guard_drop_requeues() {
-                pass::<Q>(models::guard_drop_requeues::<Q>);
-            }
-        }
+        )+
     };
 }
 
-all_models!(thread_safe, taskq::ThreadSafeTaskQueue<u64, u64>);
-all_models!(rwlock, taskq::RwLockTaskQueue<u64, u64>);
-all_models!(channel, taskq::ChannelTaskQueue<u64, u64>);
+/// Every model: the one list of them.
+macro_rules! every_model {
+    () => {
+        model_tests!(
+            no_double_claim_try,
+            no_double_claim_blocking,
+            no_lost_update,
+            claimer_wakes_on_add,
+            claimers_wake_on_adds,
+            producer_wakes_on_cancel,
+            producers_wake_on_claims,
+            refused_producer_passes_wake,
+            claimers_wake_on_shutdown,
+            producer_wakes_on_claim,
+            priority_order,
+            graceful_drain,
+            shutdown_now_race,
+            guard_drop_requeues,
+        );
+    };
+}
+
+/// Every strategy, the one list of them: a module of every model per strategy.
+macro_rules! for_each_strategy {
+    ($($module:ident => $waiting:ty),+ $(,)?) => {
+        $(
+            mod $module {
+                use super::*;
+                type Q = taskq::Queue<u64, u64, $waiting>;
+                every_model!();
+            }
+        )+
+    };
+}
+
+for_each_strategy!(
+    thread_safe => taskq::strategy::Mutex,
+    rwlock => taskq::strategy::RwLock,
+    channel => taskq::strategy::Channel,
+);
 
 /// The harness itself must be able to fail: a model with a plain race is caught.
 #[test]

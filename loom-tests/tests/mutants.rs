@@ -1,9 +1,12 @@
-//! Proves the models bite: each deliberate bug of `taskq::Mutant` (compiled only under
-//! `cfg(taskq_loom)`) is switched on in its strategy and the model aimed at it must fail.
+//! Proves the models bite: each deliberate bug of taskq's `src/mutant.rs` (compiled only under
+//! `cfg(taskq_loom)`, switched on per process by `TASKQ_MUTANT`) runs in a child process with the
+//! model aimed at it, which must fail. Each mutant is named by a string, as `TASKQ_MUTANT` takes
+//! it; a name taskq does not know fails the child outside the model (see
+//! `unknown_mutant_is_an_error`), so a typo can never pass as a catch.
 #![cfg(taskq_loom)]
 
-use taskq::{ChannelTaskQueue, Mutant, RwLockTaskQueue, ThreadSafeTaskQueue};
-use taskq_loom_tests::harness::expect_caught;
+use taskq::{ChannelTaskQueue, RwLockTaskQueue, ThreadSafeTaskQueue};
+use taskq_loom_tests::harness::{expect_caught, in_child};
 use taskq_loom_tests::models;
 
 type Mutex = ThreadSafeTaskQueue<u64, u64>;
@@ -11,12 +14,10 @@ type RwLock = RwLockTaskQueue<u64, u64>;
 type Channel = ChannelTaskQueue<u64, u64>;
 
 macro_rules! mutant {
-    ($test:ident, $mutant:ident, $model:ident, $strategy:ty) => {
+    ($test:ident, $mutant:literal, $model:ident, $strategy:ty) => {
         #[test]
         fn $test() {
-            expect_caught(stringify!($test), Mutant::$mutant, || {
-                models::$model::<$strategy>(Some(Mutant::$mutant))
-            });
+            expect_caught(stringify!($test), $mutant, models::$model::<$strategy>);
         }
     };
 }
@@ -24,38 +25,38 @@ macro_rules! mutant {
 // Every strategy
 mutant!(
     mutex_cancel_skips_wake,
-    CancelSkipsWake,
+    "CancelSkipsWake",
     producer_wakes_on_cancel,
     Mutex
 );
 mutant!(
     rwlock_cancel_skips_wake,
-    CancelSkipsWake,
+    "CancelSkipsWake",
     producer_wakes_on_cancel,
     RwLock
 );
 mutant!(
     channel_cancel_skips_wake,
-    CancelSkipsWake,
+    "CancelSkipsWake",
     producer_wakes_on_cancel,
     Channel
 );
 
 mutant!(
     mutex_refused_add_keeps_wake,
-    RefusedAddKeepsWake,
+    "RefusedAddKeepsWake",
     refused_producer_passes_wake,
     Mutex
 );
 mutant!(
     rwlock_refused_add_keeps_wake,
-    RefusedAddKeepsWake,
+    "RefusedAddKeepsWake",
     refused_producer_passes_wake,
     RwLock
 );
 mutant!(
     channel_refused_add_keeps_wake,
-    RefusedAddKeepsWake,
+    "RefusedAddKeepsWake",
     refused_producer_passes_wake,
     Channel
 );
@@ -63,43 +64,43 @@ mutant!(
 // ThreadSafeTaskQueue
 mutant!(
     mutex_split_claim_double_claims,
-    MutexSplitClaim,
+    "SplitClaim",
     no_double_claim_try,
     Mutex
 );
 mutant!(
     mutex_split_claim_loses_updates,
-    MutexSplitClaim,
+    "SplitClaim",
     no_lost_update,
     Mutex
 );
 mutant!(
     mutex_add_skips_notify,
-    MutexAddSkipsNotify,
+    "AddSkipsNotify",
     claimer_wakes_on_add,
     Mutex
 );
 mutant!(
     mutex_claim_skips_producer_notify,
-    MutexClaimSkipsProducerNotify,
+    "ClaimSkipsProducerNotify",
     producer_wakes_on_claim,
     Mutex
 );
 mutant!(
     mutex_shutdown_notifies_one,
-    MutexShutdownNotifiesOne,
+    "MutexShutdownNotifiesOne",
     claimers_wake_on_shutdown,
     Mutex
 );
 mutant!(
     mutex_shutdown_notifies_one_drain,
-    MutexShutdownNotifiesOne,
+    "MutexShutdownNotifiesOne",
     graceful_drain,
     Mutex
 );
 mutant!(
     mutex_fail_skips_wake,
-    FailSkipsWake,
+    "FailSkipsWake",
     guard_drop_requeues,
     Mutex
 );
@@ -107,25 +108,25 @@ mutant!(
 // RwLockTaskQueue
 mutant!(
     rwlock_wake_before_write,
-    RwLockWakeBeforeWrite,
+    "RwLockWakeBeforeWrite",
     claimer_wakes_on_add,
     RwLock
 );
 mutant!(
     rwlock_register_after_check,
-    RwLockRegisterAfterCheck,
+    "RwLockRegisterAfterCheck",
     claimer_wakes_on_add,
     RwLock
 );
 mutant!(
     rwlock_claim_wakes_wrong_side,
-    RwLockClaimWakesWrongSide,
+    "RwLockClaimWakesWrongSide",
     producer_wakes_on_claim,
     RwLock
 );
 mutant!(
     rwlock_fail_skips_wake,
-    FailSkipsWake,
+    "FailSkipsWake",
     guard_drop_requeues,
     RwLock
 );
@@ -133,25 +134,62 @@ mutant!(
 // ChannelTaskQueue
 mutant!(
     channel_add_skips_settle,
-    ChannelAddSkipsSettle,
+    "ChannelAddSkipsSettle",
     claimer_wakes_on_add,
     Channel
 );
 mutant!(
     channel_enqueue_after_unlock,
-    ChannelEnqueueAfterUnlock,
+    "ChannelEnqueueAfterUnlock",
     claimer_wakes_on_add,
     Channel
 );
 mutant!(
     channel_hand_off_skips_producer_wake,
-    ChannelHandOffSkipsProducerWake,
+    "ChannelHandOffSkipsProducerWake",
     producers_wake_on_claims,
     Channel
 );
 mutant!(
     channel_settle_ignores_shutdown,
-    ChannelSettleIgnoresShutdown,
+    "ChannelSettleIgnoresShutdown",
     claimers_wake_on_shutdown,
     Channel
 );
+
+/// A `TASKQ_MUTANT` that names no mutant (a typo) is an error of the child process outside the
+/// model, never a catch: taskq refuses the name before the model runs.
+#[test]
+fn unknown_mutant_is_an_error() {
+    const TYPO: &str = "SplitClaimm";
+    let run = || {
+        expect_caught(
+            "unknown_mutant_is_an_error",
+            TYPO,
+            models::no_double_claim_try::<Mutex>,
+        )
+    };
+    if in_child() {
+        // The child: taskq must refuse the name, failing this process.
+        run();
+        return;
+    }
+    let panic = std::panic::catch_unwind(run).expect_err("a misspelt mutant must not pass");
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(
+        message.contains("failed outside the model"),
+        "reported as an error of the child, not a catch: {message}"
+    );
+    assert!(
+        message.contains(&format!("unknown TASKQ_MUTANT {TYPO:?}")),
+        "taskq refused the name: {message}"
+    );
+    assert!(
+        !message.contains("loom: caught at iteration"),
+        "the refusal is not marked as a catch: {message}"
+    );
+}
