@@ -19,7 +19,11 @@ use std::time::{Duration, Instant};
 /// let q = ThreadSafeTaskQueue::<u64, ()>::builder().clock(time.clock()).build().unwrap();
 /// std::thread::scope(|s| {
 ///     let claimer = s.spawn(|| q.get_next_task(Some(Duration::from_secs(60))));
-///     time.advance(Duration::from_secs(61)); // the claimer's minute is over at once
+///     // Each advance ends a minute of the claimer's wait at once (however far it has got).
+///     while !claimer.is_finished() {
+///         time.advance(Duration::from_secs(61));
+///         std::thread::sleep(Duration::from_millis(1));
+///     }
 ///     assert_eq!(claimer.join().unwrap().unwrap_err(), ClaimError::Timeout);
 /// });
 /// ```
