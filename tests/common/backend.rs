@@ -131,6 +131,7 @@ macro_rules! backend_suite {
         $(
             #[test]
             fn $test() {
+                let _watchdog = $crate::common::watchdog!($test);
                 $crate::common::backend::$test::<$factory>();
             }
         )+

@@ -1633,6 +1633,7 @@ macro_rules! contract_suite {
         $(
             #[test]
             fn $test() {
+                let _watchdog = $crate::common::watchdog!($test);
                 $crate::common::contract::$test::<$factory>();
             }
         )+

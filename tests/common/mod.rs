@@ -162,3 +162,56 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+/// How long a test may run before [`Watchdog`] declares it stuck.
+pub const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Fails a test that hangs (a lost wake-up, a deadlock) instead of letting `cargo test` wait for
+/// CI's timeout: unless dropped within `limit`, it writes the test's name to stderr (past the test
+/// harness's output capture, which an abort would lose) and aborts the test binary.
+pub struct Watchdog {
+    done: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Watchdog {
+    pub fn new(name: &'static str, limit: std::time::Duration) -> Self {
+        let done = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let watched = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            let (lock, cv) = &*watched;
+            let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let (finished, _) = cv
+                .wait_timeout_while(guard, limit, |finished| !*finished)
+                .unwrap_or_else(|e| e.into_inner());
+            if !*finished {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nwatchdog: test `{name}` has not finished after {limit:?}: it is stuck \
+                     (a blocked claim or add that was never woken?); aborting the test binary"
+                );
+                std::process::abort();
+            }
+        });
+        Watchdog { done }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.done;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_one();
+    }
+}
+
+/// A [`Watchdog`] named after the calling test (`module::test`).
+macro_rules! watchdog {
+    ($test:ident) => {
+        $crate::common::Watchdog::new(
+            concat!(module_path!(), "::", stringify!($test)),
+            $crate::common::STUCK_AFTER,
+        )
+    };
+}
+pub(crate) use watchdog;

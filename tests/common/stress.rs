@@ -266,6 +266,152 @@ pub fn run<F: Factory>(mode: Mode, producers: u64, consumers: usize, per_produce
     inv(&q);
 }
 
+/// Claimers looping on short finite timeouts (0 to 2 ms, some zero) race with producers (whose
+/// adds to a small bounded queue use timeouts too) and with a shutdown: the timed-out-while-handed
+/// path of every strategy runs on real threads. At the end no task is `Processing` (every claim
+/// had a holder that finished it), and every accepted task ended exactly once: completed by its
+/// claimer, or returned by `shutdown_now`.
+pub fn timed_claims<F: Factory>(shutdown_now_midway: bool, seed: u64) {
+    // Three independent rounds: one round catches a lost hand-off in the timeout path about 8
+    // times in 10, three rounds nearly always.
+    for round in 0..3 {
+        timed_claims_round::<F>(shutdown_now_midway, seed * 10 + round);
+    }
+}
+
+fn timed_claims_round<F: Factory>(shutdown_now_midway: bool, seed: u64) {
+    const PRODUCERS: u64 = 2;
+    const PER_PRODUCER: u64 = 10_000;
+    let total = PRODUCERS * PER_PRODUCER;
+    let q: F::Q<u64, u64> = F::build(Opts::default().capacity(64).retention(Retention::KeepAll));
+    let sh = Shared::new(total as usize);
+    let timeouts = AtomicUsize::new(0);
+    let mut returned = Vec::new();
+    thread::scope(|sc| {
+        let (q, sh, timeouts) = (&q, &sh, &timeouts);
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                sc.spawn(move || {
+                    let _stop = StopOnPanic(q);
+                    let mut rng = Rng::new(seed ^ (p + 7));
+                    for id in p * PER_PRODUCER..(p + 1) * PER_PRODUCER {
+                        // Pauses of a few microseconds leave the queue empty often, so that
+                        // claimers sleep and time out while tasks arrive.
+                        for _ in 0..rng.below(4_000) {
+                            std::hint::spin_loop();
+                        }
+                        let wait = Duration::from_micros(rng.below(500));
+                        let mut payload = id;
+                        loop {
+                            match q.add_task_timeout(id, rng.below(8) as i64, payload, wait) {
+                                Ok(()) => {
+                                    sh.added.fetch_add(1, SeqCst);
+                                    break;
+                                }
+                                Err(taskq::AddTimeoutError::Timeout(back)) => payload = back,
+                                Err(taskq::AddTimeoutError::ShutDown(back)) => {
+                                    assert_eq!(back, id, "payload handed back");
+                                    sh.refused.fetch_add(1, SeqCst);
+                                    break;
+                                }
+                                Err(e) => panic!("unexpected {e:?}"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let claimers: Vec<_> = (0..6u64)
+            .map(|c| {
+                sc.spawn(move || {
+                    let _stop = StopOnPanic(q);
+                    let mut rng = Rng::new(seed ^ (c + 101));
+                    loop {
+                        let wait = match rng.below(8) {
+                            0 => Duration::ZERO,
+                            1 => Duration::from_micros(rng.below(2_000)),
+                            _ => Duration::from_micros(1 + rng.below(10)),
+                        };
+                        match q.get_next_task(Some(wait)) {
+                            Ok(task) => {
+                                let id = task.id;
+                                assert_eq!(task.payload, id);
+                                assert!(
+                                    !sh.held[id as usize].swap(true, SeqCst),
+                                    "task {id} handed to two claimers"
+                                );
+                                sh.claims[id as usize].fetch_add(1, SeqCst);
+                                sh.finished_claims.fetch_add(1, SeqCst);
+                                sh.held[id as usize].store(false, SeqCst);
+                                q.complete_claim(&id, task.token()).unwrap();
+                                sh.set_outcome(id, COMPLETED);
+                            }
+                            Err(ClaimError::Timeout) => {
+                                timeouts.fetch_add(1, SeqCst);
+                            }
+                            Err(ClaimError::ShutDown) => return,
+                            Err(e) => panic!("unexpected {e:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        if shutdown_now_midway {
+            while sh.finished_claims.load(SeqCst) < (total / 2) as usize {
+                thread::sleep(Duration::from_millis(1));
+            }
+            returned = q.shutdown_now();
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        q.shutdown();
+        for c in claimers {
+            c.join().unwrap();
+        }
+    });
+    returned.extend(q.shutdown_now());
+    for t in &returned {
+        sh.set_outcome(t.id, RETURNED);
+    }
+    let st = q.stats();
+    assert_eq!(st.processing, 0, "a task is Processing without a holder");
+    assert_eq!(st.queued, 0);
+    let added = sh.added.load(SeqCst);
+    assert_eq!(
+        added + sh.refused.load(SeqCst),
+        total as usize,
+        "every add accounted"
+    );
+    let mut ended = 0;
+    for id in 0..total {
+        match sh.outcome[id as usize].load(SeqCst) {
+            NONE => assert_eq!(q.get_status(&id), None, "task {id} refused at add"),
+            COMPLETED => {
+                assert_eq!(
+                    sh.claims[id as usize].load(SeqCst),
+                    1,
+                    "task {id} claimed twice"
+                );
+                assert_eq!(q.get_status(&id), Some(TaskStatus::Completed));
+                ended += 1;
+            }
+            RETURNED => {
+                assert_eq!(sh.claims[id as usize].load(SeqCst), 0);
+                assert_eq!(q.get_status(&id), Some(TaskStatus::Cancelled));
+                ended += 1;
+            }
+            other => panic!("task {id} ended as {other}"),
+        }
+    }
+    assert_eq!(ended, added, "every accepted task ended exactly once");
+    assert!(
+        timeouts.load(SeqCst) > 0,
+        "no claim timed out: the timed path was not exercised"
+    );
+    inv(&q);
+}
+
 /// The stress tests for one backend: `stress_suite!(name, Factory)`.
 macro_rules! stress_suite {
     ($name:ident, $factory:ty) => {
@@ -274,16 +420,31 @@ macro_rules! stress_suite {
 
             #[test]
             fn drain_100k_tasks_4x4() {
+                let _watchdog = $crate::common::watchdog!(drain_100k_tasks_4x4);
                 run::<$factory>(Mode::Drain, 4, 4, 25_000, 1);
             }
 
             #[test]
             fn shutdown_mid_run() {
+                let _watchdog = $crate::common::watchdog!(shutdown_mid_run);
                 run::<$factory>(Mode::ShutdownMidRun, 4, 4, 25_000, 2);
             }
 
             #[test]
+            fn timed_claims_race_adds() {
+                let _watchdog = $crate::common::watchdog!(timed_claims_race_adds);
+                $crate::common::stress::timed_claims::<$factory>(false, 4);
+            }
+
+            #[test]
+            fn timed_claims_race_shutdown_now() {
+                let _watchdog = $crate::common::watchdog!(timed_claims_race_shutdown_now);
+                $crate::common::stress::timed_claims::<$factory>(true, 5);
+            }
+
+            #[test]
             fn shutdown_now_mid_run() {
+                let _watchdog = $crate::common::watchdog!(shutdown_now_mid_run);
                 run::<$factory>(Mode::ShutdownNowMidRun, 4, 4, 25_000, 3);
             }
         }

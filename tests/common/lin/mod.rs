@@ -40,6 +40,7 @@ macro_rules! lin_suite {
         mod $name {
             #[test]
             fn is_linearizable() {
+                let _watchdog = $crate::common::watchdog!(is_linearizable);
                 let seed = stringify!($name)
                     .bytes()
                     .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
