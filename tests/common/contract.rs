@@ -1353,6 +1353,126 @@ pub fn blocked_producer_gets_shutdown<F: Factory>() {
 // Instantiation: one module per strategy.
 // ---------------------------------------------------------------------------------------------
 
+/// Heap order after removals from the middle: hundreds of tasks with many distinct priorities;
+/// a random third is cancelled or re-prioritised (most from deep inside the heap), some tasks are
+/// claimed and failed back in between, and the queue then drains in exactly the order a plain
+/// model gives (priority, then time of entering the queue).
+pub fn heap_order_after_removals_from_the_middle<F: Factory>() {
+    for seed in 0..4u64 {
+        let q = new_q::<F>();
+        let mut rng = Rng::new(seed + 0x4EA9);
+        let n = 300 + rng.below(300);
+        // (priority, entered) per id: `entered` orders equal priorities.
+        let mut model: Vec<Option<(i64, u64)>> = Vec::new();
+        let mut clock = 0u64;
+        let mut priority = |rng: &mut Rng| match rng.below(10) {
+            0 => i64::MAX - rng.below(3) as i64,
+            1 => i64::MIN + rng.below(3) as i64,
+            2..=4 => rng.below(8) as i64,
+            _ => rng.next_u64() as i64 >> 20,
+        };
+        for id in 0..n {
+            let p = priority(&mut rng);
+            q.add_task(id, p, s(id)).unwrap();
+            model.push(Some((p, clock)));
+            clock += 1;
+        }
+        for _ in 0..n / 3 {
+            let id = rng.below(n);
+            match (model[id as usize], rng.below(3)) {
+                (None, _) => {}
+                (Some(_), 0) => {
+                    assert!(q.cancel_task(&id));
+                    model[id as usize] = None;
+                }
+                (Some((_, entered)), _) => {
+                    let p = priority(&mut rng);
+                    q.update_priority(&id, p).unwrap();
+                    model[id as usize] = Some((p, entered));
+                }
+            }
+            if rng.below(8) == 0 {
+                // Claim the best and fail it back: it re-enters behind its equals.
+                let t = q.try_get_next_task().unwrap();
+                let (p, _) = model[t.id as usize].expect("claimed a live task");
+                assert_eq!(
+                    t.priority,
+                    model.iter().flatten().map(|&(p, _)| p).max().unwrap(),
+                    "claimed a task that is not the best"
+                );
+                model[t.id as usize] = Some((p, clock));
+                clock += 1;
+                q.fail_task(t).unwrap();
+            }
+        }
+        inv(&q);
+        let mut expected: Vec<(u64, i64, u64)> = model
+            .iter()
+            .enumerate()
+            .filter_map(|(id, m)| m.map(|(p, e)| (id as u64, p, e)))
+            .collect();
+        expected.sort_by_key(|&(_, p, e)| (std::cmp::Reverse(p), e));
+        let expected: Vec<u64> = expected.into_iter().map(|(id, ..)| id).collect();
+        assert_eq!(drain(&q), expected, "seed {seed}");
+    }
+}
+
+/// `KeepLast(n)` when forgotten tasks' places are reused by new tasks: exactly the last `n`
+/// finished tasks stay known, never a newer task that took an older one's place.
+pub fn retention_with_reused_slots<F: Factory>() {
+    let q = with::<F>(Opts::default().retention(Retention::KeepLast(3)));
+    let finish = |id: u64| {
+        q.add_task(id, 0, s(id)).unwrap();
+        let t = q.try_get_next_task().unwrap();
+        q.complete_claim(&t.id, t.token()).unwrap();
+    };
+    for id in 1..=3 {
+        finish(id);
+    }
+    q.forget_task(&2).unwrap(); // its place is free, and reused by 4
+    finish(4);
+    finish(5); // evicts 1
+    finish(6); // evicts 3, not 4 (which took 2's place)
+    let known: Vec<u64> = (1..=6).filter(|id| q.get_status(id).is_some()).collect();
+    assert_eq!(known, [4, 5, 6]);
+    inv(&q);
+    // Random churn against a model: finish, forget, cancel, with places reused all the time.
+    for keep in [1usize, 2, 5] {
+        let q = with::<F>(Opts::default().retention(Retention::KeepLast(keep)));
+        let mut rng = Rng::new(keep as u64);
+        let mut retained: std::collections::VecDeque<u64> = Default::default();
+        let mut next = 0u64;
+        for _ in 0..2_000 {
+            match rng.below(4) {
+                0 if !retained.is_empty() => {
+                    let at = rng.below(retained.len() as u64) as usize;
+                    let id = retained.remove(at).unwrap();
+                    q.forget_task(&id).unwrap();
+                }
+                1 => {
+                    q.add_task(next, 0, s(next)).unwrap();
+                    assert!(q.cancel_task(&next));
+                    retained.push_back(next);
+                    next += 1;
+                }
+                _ => {
+                    q.add_task(next, 0, s(next)).unwrap();
+                    let t = q.try_get_next_task().unwrap();
+                    q.complete_claim(&t.id, t.token()).unwrap();
+                    retained.push_back(next);
+                    next += 1;
+                }
+            }
+            while retained.len() > keep {
+                retained.pop_front();
+            }
+        }
+        let known: Vec<u64> = (0..next).filter(|id| q.get_status(id).is_some()).collect();
+        assert_eq!(known, Vec::from(retained), "KeepLast({keep})");
+        inv(&q);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Defects found by trying the crate as a new user (one test each)
 // ---------------------------------------------------------------------------------------------
@@ -1626,7 +1746,7 @@ pub fn new_user_api<F: Factory>() {
 macro_rules! contract_suite {
     ($name:ident, $factory:ty) => {
         mod $name {
-            $crate::common::contract::contract_suite!(@tests $factory; order_priority_then_fifo, order_random_many, update_priority_reorders, update_priority_random_many, fail_requeues_behind_equals, duplicate_ids_are_refused_with_payload, readd_after_forget_or_retention, add_after_shutdown_is_refused, capacity_full_and_timeout, claim_marks_processing, try_get_on_empty, claim_timeout_waits_at_least, huge_timeouts_do_not_panic, none_blocks_until_add, blocked_claimer_wakes_on_fail, blocked_claimers_wake_on_shutdown, no_task_handed_to_two_claimers, illegal_transitions_report_current_state, unknown_ids_are_not_found, cancel_only_queued, fail_counts_attempts_until_failed, graceful_shutdown_drains, shutdown_now_returns_queued_best_first, completing_after_shutdown_now, retention_keep_all, retention_keep_last, retention_keep_none, forget_frees_finished, churn_leaves_no_garbage, len_and_stats_count_every_status, claim_guard_complete_fail_drop, claim_guard_put_back_on_panic, snapshot_and_restore, restore_keeps_attempts_and_rejects_bad_snapshots, string_ids_empty_and_huge, u64_ids_full_range, extreme_priorities_with_updates, dyn_trait_object_works, blocked_producer_wakes_on_claim_and_cancel, blocked_producer_gets_shutdown, stale_guard_cannot_touch_a_later_claim, panicking_user_code_leaves_the_queue_consistent, default_retention_is_bounded, new_user_api);
+            $crate::common::contract::contract_suite!(@tests $factory; order_priority_then_fifo, heap_order_after_removals_from_the_middle, retention_with_reused_slots, order_random_many, update_priority_reorders, update_priority_random_many, fail_requeues_behind_equals, duplicate_ids_are_refused_with_payload, readd_after_forget_or_retention, add_after_shutdown_is_refused, capacity_full_and_timeout, claim_marks_processing, try_get_on_empty, claim_timeout_waits_at_least, huge_timeouts_do_not_panic, none_blocks_until_add, blocked_claimer_wakes_on_fail, blocked_claimers_wake_on_shutdown, no_task_handed_to_two_claimers, illegal_transitions_report_current_state, unknown_ids_are_not_found, cancel_only_queued, fail_counts_attempts_until_failed, graceful_shutdown_drains, shutdown_now_returns_queued_best_first, completing_after_shutdown_now, retention_keep_all, retention_keep_last, retention_keep_none, forget_frees_finished, churn_leaves_no_garbage, len_and_stats_count_every_status, claim_guard_complete_fail_drop, claim_guard_put_back_on_panic, snapshot_and_restore, restore_keeps_attempts_and_rejects_bad_snapshots, string_ids_empty_and_huge, u64_ids_full_range, extreme_priorities_with_updates, dyn_trait_object_works, blocked_producer_wakes_on_claim_and_cancel, blocked_producer_gets_shutdown, stale_guard_cannot_touch_a_later_claim, panicking_user_code_leaves_the_queue_consistent, default_retention_is_bounded, new_user_api);
         }
     };
     (@tests $factory:ty; $($test:ident),+) => {
