@@ -1365,7 +1365,7 @@ pub fn heap_order_after_removals_from_the_middle<F: Factory>() {
         // (priority, entered) per id: `entered` orders equal priorities.
         let mut model: Vec<Option<(i64, u64)>> = Vec::new();
         let mut clock = 0u64;
-        let mut priority = |rng: &mut Rng| match rng.below(10) {
+        let priority = |rng: &mut Rng| match rng.below(10) {
             0 => i64::MAX - rng.below(3) as i64,
             1 => i64::MIN + rng.below(3) as i64,
             2..=4 => rng.below(8) as i64,
