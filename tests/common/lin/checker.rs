@@ -7,8 +7,8 @@ use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use taskq::{
-    AddError, AddTimeoutError, Backend, ClaimError, MemoryError, Retention, Task, TaskError,
-    TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
+    AddError, AddTimeoutError, Backend, ClaimError, ClaimGuard, MemoryError, Retention, Task,
+    TaskError, TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
 };
 
 use super::*;
@@ -55,6 +55,11 @@ pub struct Checker<'a> {
     pub spec: Spec,
     pub applied: Vec<usize>,
     pub held: Held,
+    /// Every id the history names, and when each queued one last entered the replay queue (as
+    /// the specification shows it: a status change into `Queued`), for the state key.
+    pub ids: Vec<Id>,
+    pub entered: HashMap<Id, u64>,
+    pub entries: u64,
     /// The current candidate order, and its state-changing events.
     pub path: Vec<usize>,
     pub effective: Vec<usize>,
@@ -95,6 +100,9 @@ pub fn check_with(
             at[i] = (t, k);
         }
     }
+    let mut ids: Vec<Id> = history.iter().filter_map(|e| e.op.id()).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let mut c = Checker {
         setup,
         history,
@@ -103,6 +111,9 @@ pub fn check_with(
         spec: setup.spec(),
         applied: Vec::new(),
         held: Held::new(),
+        ids,
+        entered: HashMap::new(),
+        entries: 0,
         path: Vec::new(),
         effective: Vec::new(),
         done: vec![0; nthreads],
@@ -134,37 +145,54 @@ impl Checker<'_> {
             self.spec = self.setup.spec();
             self.applied.clear();
             self.held.clear();
+            self.entered.clear();
         }
         for k in self.applied.len()..self.effective.len() {
             let i = self.effective[k];
-            let e = &self.history[i];
-            let res = apply(&self.spec, e.op, Mode::Spec, &mut self.held, self.at[i]);
-            assert_eq!(res, e.res, "the specification is deterministic");
+            let res = self.apply_spec(i);
+            assert_eq!(
+                res, self.history[i].res,
+                "the specification is deterministic"
+            );
             self.applied.push(self.effective[k]);
         }
     }
 
+    /// Applies event `i` to the replay queue, noting which tasks entered the queue.
+    fn apply_spec(&mut self, i: usize) -> Res {
+        let before: Vec<Option<TaskStatus>> =
+            self.ids.iter().map(|id| self.spec.get_status(id)).collect();
+        let res = apply(
+            &self.spec,
+            self.history[i].op,
+            Mode::Spec,
+            &mut self.held,
+            &mut Guards::new(),
+            self.at[i],
+        );
+        for (id, before) in self.ids.iter().zip(before) {
+            let now = self.spec.get_status(id);
+            if now == Some(TaskStatus::Queued) && before != now {
+                self.entries += 1;
+                self.entered.insert(*id, self.entries);
+            }
+        }
+        res
+    }
+
     /// The canonical key of the replay queue's state (which must be in sync).
     fn state_key(&self) -> StateKey {
-        let mut entered: HashMap<Id, usize> = HashMap::new();
         let mut phase = 0;
-        for (k, &i) in self.effective.iter().enumerate() {
-            let e = &self.history[i];
-            match (e.op, &e.res) {
-                (Op::Add { id, .. }, Res::Add(Ok(()))) => {
-                    entered.insert(id, k);
-                }
-                (Op::Fail { id, .. }, Res::Fail(Ok(TaskStatus::Queued))) => {
-                    entered.insert(id, k);
-                }
-                (Op::Shutdown, _) => phase = phase.max(1),
-                (Op::ShutdownNow, _) => phase = 2,
+        for &i in &self.effective {
+            match self.history[i].op {
+                Op::Shutdown => phase = phase.max(1),
+                Op::ShutdownNow => phase = 2,
                 _ => {}
             }
         }
         let snap = self.spec.snapshot();
         let mut queued: Vec<TaskView> = snap.queued.into_iter().map(Into::into).collect();
-        queued.sort_by_key(|t| entered[&t.id]);
+        queued.sort_by_key(|t| self.entered[&t.id]);
         let mut processing: Vec<(Id, i64, u32)> = snap
             .processing
             .into_iter()
@@ -218,7 +246,7 @@ impl Checker<'_> {
             }
             self.explored += 1;
             self.sync();
-            let res = apply(&self.spec, e.op, Mode::Spec, &mut self.held, self.at[i]);
+            let res = self.apply_spec(i);
             let changes = res.changes_state();
             if changes {
                 self.applied.push(i);
@@ -278,9 +306,26 @@ pub fn brute_force(setup: Setup, history: &[Event]) -> bool {
             let q = setup.spec();
             let mut held = Held::new();
             for &p in path.iter() {
-                apply(&q, history[p].op, Mode::Spec, &mut held, at(history, p));
+                let at = at(history, p);
+                apply(
+                    &q,
+                    history[p].op,
+                    Mode::Spec,
+                    &mut held,
+                    &mut Guards::new(),
+                    at,
+                );
             }
-            if apply(&q, history[i].op, Mode::Spec, &mut held, at(history, i)) != history[i].res {
+            let at = at(history, i);
+            if apply(
+                &q,
+                history[i].op,
+                Mode::Spec,
+                &mut held,
+                &mut Guards::new(),
+                at,
+            ) != history[i].res
+            {
                 continue;
             }
             used[i] = true;

@@ -7,8 +7,8 @@ use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use taskq::{
-    AddError, AddTimeoutError, Backend, ClaimError, MemoryError, Retention, Task, TaskError,
-    TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
+    AddError, AddTimeoutError, Backend, ClaimError, ClaimGuard, MemoryError, Retention, Task,
+    TaskError, TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
 };
 
 use super::*;

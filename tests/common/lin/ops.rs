@@ -8,8 +8,8 @@ use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use taskq::{
-    AddError, AddTimeoutError, Backend, ClaimError, MemoryError, Retention, Task, TaskError,
-    TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
+    AddError, AddTimeoutError, Backend, ClaimError, ClaimGuard, MemoryError, Retention, Task,
+    TaskError, TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
 };
 
 use super::*;
@@ -26,18 +26,46 @@ pub enum AddKind {
     ZeroTimeout,
 }
 
-/// How a claim is issued. None has a finite timeout, so no result depends on real time.
+/// How a claim is issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimKind {
     /// `try_get_next_task`.
     Try,
     /// `get_next_task(Some(Duration::ZERO))`: never waits.
     ZeroTimeout,
+    /// `get_next_task(Some(µs))`, a short positive timeout. Sequentially, a claim that timed out
+    /// found the queue empty at its linearization point, so the specification runs it with a zero
+    /// timeout; one that returned a task is an ordinary claim.
+    Timed(u16),
+    /// `claim(Some(Duration::ZERO))`: a claim inside a `ClaimGuard`, which the thread keeps and
+    /// later completes, fails or drops (the `Guard*` operations). The specification runs it as a
+    /// zero-timeout claim, and the guard's operations as the fenced ones the guard performs.
+    Guard,
     /// `get_next_task(None)`: waits for a task or a shutdown. Sequentially it is a partial
     /// operation: it can take effect only in a state where a task is queued or the queue is shut
     /// down, so the specification runs it as `try_get_next_task` and answers [`Res::Blocks`] where
     /// that finds the queue empty.
     Blocking,
+}
+
+impl Op {
+    /// The task id the operation names, if any.
+    pub fn id(&self) -> Option<Id> {
+        match *self {
+            Op::Add { id, .. }
+            | Op::Complete(id)
+            | Op::CompleteClaim { id, .. }
+            | Op::Fail { id, .. }
+            | Op::GuardComplete { id, .. }
+            | Op::GuardFail { id, .. }
+            | Op::GuardDrop { id, .. }
+            | Op::Cancel(id)
+            | Op::UpdatePriority(id, _)
+            | Op::Status(id)
+            | Op::Forget(id) => Some(id),
+            Op::Claim(_) | Op::Len | Op::Shutdown | Op::ShutdownNow => None,
+        }
+    }
 }
 
 /// Where an operation runs: on the queue under test, or on the sequential specification, where a
@@ -65,6 +93,21 @@ pub enum Op {
     },
     /// `fail_task` of the task this thread's event number `claim` claimed.
     Fail {
+        id: Id,
+        claim: usize,
+    },
+    /// `complete()` of the guard this thread's event number `claim` claimed.
+    GuardComplete {
+        id: Id,
+        claim: usize,
+    },
+    /// `fail()` of that guard.
+    GuardFail {
+        id: Id,
+        claim: usize,
+    },
+    /// Dropping that guard unfinished (it fails the task on the claimer's behalf).
+    GuardDrop {
         id: Id,
         claim: usize,
     },
@@ -173,15 +216,62 @@ pub fn refusal_timeout(e: AddTimeoutError<Payload>) -> (Refusal, Payload) {
     }
 }
 
+/// The guards a recording thread holds, by `(thread, position of the claim)`.
+pub type Guards<'q> = HashMap<(usize, usize), ClaimGuard<'q, Id, Payload>>;
+
 /// Runs one operation; used both by the recorder (on the queue under test) and by the checker
 /// (on the sequential specification). `at` is the event's `(thread, position)`; claims store
-/// their task in `held` there, and fails and fenced completes take theirs from it.
-pub fn apply(q: &Queue, op: Op, mode: Mode, held: &mut Held, at: (usize, usize)) -> Res {
+/// their task in `held` there, and fails and fenced completes take theirs from it. On the real
+/// queue, guard claims keep their guard in `guards`; the specification runs a guard's operations
+/// as the fenced operations it performs, on the task in `held`.
+pub fn apply<'q>(
+    q: &'q Queue,
+    op: Op,
+    mode: Mode,
+    held: &mut Held,
+    guards: &mut Guards<'q>,
+    at: (usize, usize),
+) -> Res {
     let claimed = |held: &Held, claim: usize| {
         held.get(&(at.0, claim))
             .cloned()
             .expect("a fail or fenced complete names a successful claim of its thread")
     };
+    let guard = |guards: &mut Guards<'q>, claim: usize| {
+        guards
+            .remove(&(at.0, claim))
+            .expect("a guard operation names a guard its thread holds")
+    };
+    match (op, mode) {
+        (Op::Claim(ClaimKind::Guard), Mode::Real) => {
+            return Res::Claim(q.claim(Some(Duration::ZERO)).map(|g| {
+                held.insert(at, g.task().clone());
+                let view = TaskView::from(g.task().clone());
+                guards.insert(at, g);
+                view
+            }))
+        }
+        (Op::GuardComplete { claim, .. }, Mode::Real) => {
+            return Res::Task(guard(guards, claim).complete())
+        }
+        (Op::GuardFail { claim, .. }, Mode::Real) => return Res::Fail(guard(guards, claim).fail()),
+        (Op::GuardDrop { claim, .. }, Mode::Real) => {
+            drop(guard(guards, claim));
+            return Res::Unit;
+        }
+        (Op::GuardComplete { claim, .. }, Mode::Spec) => {
+            let task = claimed(held, claim);
+            return Res::Task(q.complete_claim(&task.id, task.token()));
+        }
+        (Op::GuardFail { claim, .. }, Mode::Spec) => {
+            return Res::Fail(q.fail_task(claimed(held, claim)))
+        }
+        (Op::GuardDrop { claim, .. }, Mode::Spec) => {
+            let _ = q.fail_task(claimed(held, claim));
+            return Res::Unit;
+        }
+        _ => {}
+    }
     match op {
         Op::Add {
             kind,
@@ -198,7 +288,11 @@ pub fn apply(q: &Queue, op: Op, mode: Mode, held: &mut Held, at: (usize, usize))
         Op::Claim(kind) => Res::Claim(
             match kind {
                 ClaimKind::Try => q.try_get_next_task(),
-                ClaimKind::ZeroTimeout => q.get_next_task(Some(Duration::ZERO)),
+                ClaimKind::ZeroTimeout | ClaimKind::Guard => q.get_next_task(Some(Duration::ZERO)),
+                ClaimKind::Timed(us) if mode == Mode::Real => {
+                    q.get_next_task(Some(Duration::from_micros(u64::from(us))))
+                }
+                ClaimKind::Timed(_) => q.get_next_task(Some(Duration::ZERO)),
                 ClaimKind::Blocking if mode == Mode::Real => q.get_next_task(None),
                 ClaimKind::Blocking => match q.try_get_next_task() {
                     Err(ClaimError::Empty) => return Res::Blocks,
@@ -216,6 +310,9 @@ pub fn apply(q: &Queue, op: Op, mode: Mode, held: &mut Held, at: (usize, usize))
             Res::Task(q.complete_claim(&task.id, task.token()))
         }
         Op::Fail { claim, .. } => Res::Fail(q.fail_task(claimed(held, claim))),
+        Op::GuardComplete { .. } | Op::GuardFail { .. } | Op::GuardDrop { .. } => {
+            unreachable!("handled above")
+        }
         Op::Cancel(id) => Res::Cancel(q.cancel_task(&id)),
         Op::UpdatePriority(id, p) => Res::Task(q.update_priority(&id, p)),
         Op::Status(id) => Res::Status(q.get_status(&id)),
@@ -247,6 +344,11 @@ impl fmt::Display for Op {
             }
             Op::Claim(ClaimKind::Try) => f.write_str("try_get_next_task()"),
             Op::Claim(ClaimKind::ZeroTimeout) => f.write_str("get_next_task(Some(0))"),
+            Op::Claim(ClaimKind::Timed(us)) => write!(f, "get_next_task(Some({us} µs))"),
+            Op::Claim(ClaimKind::Guard) => f.write_str("claim(Some(0))"),
+            Op::GuardComplete { id, claim } => write!(f, "guard({id}, claim #{claim}).complete()"),
+            Op::GuardFail { id, claim } => write!(f, "guard({id}, claim #{claim}).fail()"),
+            Op::GuardDrop { id, claim } => write!(f, "drop(guard({id}, claim #{claim}))"),
             Op::Claim(ClaimKind::Blocking) => f.write_str("get_next_task(None)"),
             Op::Complete(id) => write!(f, "complete_task({id})"),
             Op::CompleteClaim { id, claim } => write!(f, "complete_claim({id}, claim #{claim})"),

@@ -8,8 +8,8 @@ use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use taskq::{
-    AddError, AddTimeoutError, Backend, ClaimError, MemoryError, Retention, Task, TaskError,
-    TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
+    AddError, AddTimeoutError, Backend, ClaimError, ClaimGuard, MemoryError, Retention, Task,
+    TaskError, TaskQueue, TaskStatus, ThreadSafeTaskQueue, TryAddError,
 };
 
 use super::*;
@@ -62,13 +62,17 @@ impl Plan {
     }
 }
 
-/// Draws a thread's next operation; `claimed` is the last task this thread claimed (its event
-/// position and id), so that completes and fails often hit a task in progress, and fenced ones
-/// can name it (it may be stale by then: someone completed it by id, say).
-pub fn draw_op(rng: &mut Rng, plan: &Plan, payload: Payload, claimed: Option<(usize, Id)>) -> Op {
+/// The last claim a thread made: its event position, the task's id, and whether the thread
+/// holds it in a guard.
+pub type Claimed = Option<(usize, Id, bool)>;
+
+/// Draws a thread's next operation; `claimed` is the last task this thread claimed, so that
+/// completes and fails often hit a task in progress, and fenced and guard operations can name it
+/// (it may be stale by then: someone completed it by id, say).
+pub fn draw_op(rng: &mut Rng, plan: &Plan, payload: Payload, claimed: Claimed) -> Op {
     let id = rng.below(IDS) as Id;
     let mine = match claimed {
-        Some((_, c)) if rng.below(5) != 0 => c,
+        Some((_, c, _)) if rng.below(5) != 0 => c,
         _ => id,
     };
     let priority = rng.below(PRIORITIES) as i64;
@@ -83,18 +87,23 @@ pub fn draw_op(rng: &mut Rng, plan: &Plan, payload: Payload, claimed: Option<(us
             priority,
             payload,
         },
-        27..=49 => Op::Claim(match rng.below(3) {
+        27..=49 => Op::Claim(match rng.below(6) {
             0 if plan.blocking => ClaimKind::Blocking,
             0 | 1 => ClaimKind::Try,
-            _ => ClaimKind::ZeroTimeout,
+            2 => ClaimKind::ZeroTimeout,
+            3 => ClaimKind::Timed(1 + rng.below(200) as u16),
+            _ => ClaimKind::Guard,
         }),
         50..=55 => Op::Complete(mine),
         56..=61 => match claimed {
-            Some((claim, id)) => Op::CompleteClaim { id, claim },
+            Some((claim, id, false)) => Op::CompleteClaim { id, claim },
+            Some((claim, id, true)) => Op::GuardComplete { id, claim },
             None => Op::Complete(mine),
         },
         62..=69 => match claimed {
-            Some((claim, id)) => Op::Fail { id, claim },
+            Some((claim, id, false)) => Op::Fail { id, claim },
+            Some((claim, id, true)) if rng.below(3) == 0 => Op::GuardDrop { id, claim },
+            Some((claim, id, true)) => Op::GuardFail { id, claim },
             None => Op::Status(mine),
         },
         70..=76 => Op::Cancel(id),
@@ -115,10 +124,17 @@ pub fn draw_op(rng: &mut Rng, plan: &Plan, payload: Payload, claimed: Option<(us
 
 /// Runs `op` on `q` as event `at`, stamped with the logical clock before the call and after it
 /// returns.
-pub fn stamp(q: &Queue, clock: &AtomicU64, at: (usize, usize), op: Op, held: &mut Held) -> Event {
+pub fn stamp<'q>(
+    q: &'q Queue,
+    clock: &AtomicU64,
+    at: (usize, usize),
+    op: Op,
+    held: &mut Held,
+    guards: &mut Guards<'q>,
+) -> Event {
     let thread = at.0;
     let inv = clock.fetch_add(1, Ordering::SeqCst);
-    let res = apply(q, op, Mode::Real, held, at);
+    let res = apply(q, op, Mode::Real, held, guards, at);
     let resp = clock.fetch_add(1, Ordering::SeqCst);
     Event {
         thread,
@@ -147,8 +163,9 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
                 let (q, clock, barrier, arrived, idle) = (queue, &clock, &barrier, &arrived, &idle);
                 s.spawn(move || {
                     let mut rng = Rng::new(plan.seed.wrapping_mul(31).wrapping_add(t as u64 + 1));
-                    let mut claimed = None;
+                    let mut claimed: Claimed = None;
                     let mut held = Held::new();
+                    let mut guards = Guards::new();
                     let mut events = Vec::with_capacity(plan.ops_per_thread);
                     // Start together and hot: a blocking barrier wakes threads one by one, a
                     // spinning one releases every thread that is on a core at the same instant.
@@ -172,12 +189,21 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
                         if blocks {
                             idle.fetch_add(1, Ordering::SeqCst);
                         }
-                        let event = stamp(q, clock, (t, k), op, &mut held);
+                        let event = stamp(q, clock, (t, k), op, &mut held, &mut guards);
                         if blocks {
                             idle.fetch_sub(1, Ordering::SeqCst);
                         }
                         match (&event.op, &event.res) {
-                            (_, Res::Claim(Ok(task))) => claimed = Some((k, task.id)),
+                            (Op::Claim(kind), Res::Claim(Ok(task))) => {
+                                claimed = Some((k, task.id, *kind == ClaimKind::Guard))
+                            }
+                            // A guard is used up by its operation.
+                            (
+                                Op::GuardComplete { .. }
+                                | Op::GuardFail { .. }
+                                | Op::GuardDrop { .. },
+                                _,
+                            ) => claimed = None,
                             // Usually done with that claim; now and then it stays around, stale.
                             (Op::Fail { .. } | Op::CompleteClaim { .. }, _)
                                 if rng.below(10) < 7 =>
@@ -187,6 +213,11 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
                             _ => {}
                         }
                         events.push(event);
+                    }
+                    // Guards still held are disarmed, not dropped: an unrecorded drop would fail
+                    // their tasks behind the history's back.
+                    for (_, guard) in guards.drain() {
+                        guard.into_task();
                     }
                     idle.fetch_add(1, Ordering::SeqCst);
                     events
@@ -204,6 +235,7 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
                 (observer, 0),
                 Op::Shutdown,
                 &mut Held::new(),
+                &mut Guards::new(),
             ));
         }
         handles
@@ -220,7 +252,14 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
         );
     }
     for op in (0..IDS as Id).map(Op::Status).chain([Op::Len]) {
-        history.push(stamp(queue, &clock, (observer, 0), op, &mut Held::new()));
+        history.push(stamp(
+            queue,
+            &clock,
+            (observer, 0),
+            op,
+            &mut Held::new(),
+            &mut Guards::new(),
+        ));
     }
     history
 }
