@@ -1007,6 +1007,11 @@ pub fn claim_guard_complete_fail_drop<F: Factory>() {
     q.add_task(3, 0, s("c")).unwrap();
     let g = q.claim(None).unwrap();
     assert_eq!((g.id, g.payload.as_str()), (1, "a"));
+    let shown = format!("{g:?}");
+    assert!(
+        shown.starts_with("ClaimGuard") && shown.contains("id: 1"),
+        "{shown}"
+    );
     assert_eq!(g.task().attempts, 0);
     assert_eq!(q.get_status(&1), Some(TaskStatus::Processing));
     g.complete().unwrap();

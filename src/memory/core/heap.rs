@@ -111,7 +111,8 @@ impl IndexedHeap {
     }
 
     /// Drops spare capacity once the heap has shrunk to a quarter of it, so memory follows the
-    /// number of live tasks after a burst.
+    /// number of live tasks after a burst: down to twice the length. Capacities up to 64 entries
+    /// are left alone.
     pub(crate) fn shrink_if_sparse(&mut self) {
         if self.entries.capacity() > 64 && self.entries.len() * 4 < self.entries.capacity() {
             self.entries.shrink_to(self.entries.len() * 2);
@@ -213,5 +214,54 @@ mod tests {
         assert_eq!(order, vec![4, 6, 2, 7, 0, 3, 5]);
         assert_eq!(h.len(), 0);
         assert!(h.remove(3).is_none());
+    }
+
+    fn heap_with_capacity(capacity: usize, len: usize) -> IndexedHeap {
+        let mut h = IndexedHeap {
+            entries: Vec::with_capacity(capacity),
+            pos: Vec::new(),
+        };
+        for i in 0..len {
+            h.push(e(i as i64 % 7, i as u64, i));
+        }
+        h
+    }
+
+    #[test]
+    fn shrinks_to_twice_the_length_once_a_quarter_full() {
+        // Well under a quarter: shrinks to twice the length.
+        let mut h = heap_with_capacity(1024, 10);
+        let before = h.entries.capacity();
+        h.shrink_if_sparse();
+        let after = h.entries.capacity();
+        assert!(
+            after < before && (20..64).contains(&after),
+            "{before} -> {after}"
+        );
+        // Exactly a quarter: left alone; one less: shrunk.
+        let mut h = heap_with_capacity(1024, 256);
+        let before = h.entries.capacity();
+        h.shrink_if_sparse();
+        assert_eq!(h.entries.capacity(), before);
+        h.pop();
+        h.shrink_if_sparse();
+        assert!((510..before).contains(&h.entries.capacity()));
+        // Small capacities are left alone.
+        let mut h = heap_with_capacity(64, 5);
+        let before = h.entries.capacity();
+        h.shrink_if_sparse();
+        assert_eq!(h.entries.capacity(), before);
+        assert!(h.check_order().is_ok());
+    }
+
+    #[test]
+    fn check_order_reports_a_broken_heap() {
+        let mut h = heap_with_capacity(16, 10);
+        assert_eq!(h.check_order(), Ok(()));
+        h.entries[0].priority = i64::MIN; // the root now comes after its children
+        assert!(h.check_order().unwrap_err().contains("order"));
+        let mut h = heap_with_capacity(16, 10);
+        h.pos[h.entries[3].slot] = 5; // a stale position
+        assert!(h.check_order().unwrap_err().contains("position"));
     }
 }
