@@ -76,6 +76,21 @@ mod imp {
         RefusedAddKeepsWake,
         /// A failed task put back in the queue wakes no blocked claimer.
         FailSkipsWake,
+        /// `complete_claim` (a guard's `complete`) completes the task by id, whoever holds the
+        /// current claim: a stale guard completes a later claim of the same task.
+        CompleteClaimIgnoresToken,
+        /// Mutex strategy: a woken claimer whose deadline has passed reports a timeout without
+        /// looking at the queue again (a task added before the deadline is missed).
+        MutexTimeoutSkipsRecheck,
+        /// RwLock strategy: a woken claimer whose deadline has passed reports a timeout without
+        /// looking at the queue again.
+        RwLockTimeoutSkipsRecheck,
+        /// RwLock strategy: a claimer reads its deadline in another critical section than the
+        /// one in which it found the queue empty, so a task added in between is missed.
+        RwLockTimeoutSplitCheck,
+        /// Channel strategy: a claimer whose wait timed out gives up without looking in its
+        /// channel again under the lock: a task handed over meanwhile is lost in the channel.
+        ChannelTimeoutSkipsRecheck,
     }
 
     /// Whether `TASKQ_MUTANT` names `mutant`. Panics on an unknown name.

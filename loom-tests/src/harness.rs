@@ -1,6 +1,6 @@
 //! Running a loom model: the preemption bound, counting the interleavings explored, building a
-//! queue of any strategy, running a model on a deliberate bug (in a child process whose
-//! `TASKQ_MUTANT` names it), and the end-state checks.
+//! queue of any strategy, running a model in a child process of its own (on the real code, or on
+//! a deliberate bug that the child's `TASKQ_MUTANT` names), and the end-state checks.
 #![cfg(taskq_loom)]
 
 use std::collections::BTreeSet;
@@ -23,12 +23,16 @@ pub const MUTANT_VAR: &str = "TASKQ_MUTANT";
 const UNKNOWN_MUTANT: &str = "unknown TASKQ_MUTANT";
 
 /// How a model wants its queue built.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Cfg {
     /// `Builder::capacity`.
     pub capacity: Option<usize>,
     /// `Builder::max_attempts`.
     pub max_attempts: Option<u32>,
+    /// `Builder::clock`: a [`ManualClock`](taskq::ManualClock)'s, created inside the model (its
+    /// time is a loom atomic), for a model with a timer thread. Default: the system clock, on
+    /// which a finite timeout expires at once under loom.
+    pub clock: Option<taskq::Clock>,
 }
 
 /// A strategy the models can build: [`taskq::Queue`] over any waiting strategy, with `u64` ids
@@ -41,6 +45,9 @@ pub trait LoomQueue: TaskQueue<u64, u64> + Sized + 'static {
     /// The queue's internal invariants: the inherent `Queue::check_invariants` (named apart from
     /// it, so that this can never resolve to itself).
     fn invariants(&self) -> Result<(), String>;
+    /// The timer thread's second step, after it advanced the queue's manual clock: the inherent
+    /// `Queue::wake_sleepers` (every sleeper re-checks its deadline).
+    fn time_moved(&self);
 }
 
 impl<W: Waiting> LoomQueue for taskq::Queue<u64, u64, W>
@@ -57,23 +64,36 @@ where
         if let Some(max_attempts) = cfg.max_attempts {
             builder = builder.max_attempts(max_attempts);
         }
+        if let Some(clock) = cfg.clock {
+            builder = builder.clock(clock);
+        }
         builder.build().expect("the models build valid queues")
     }
 
     fn invariants(&self) -> Result<(), String> {
         self.check_invariants()
     }
+
+    fn time_moved(&self) {
+        taskq::Queue::wake_sleepers(self);
+    }
 }
 
 /// The iteration the current model is in; meaningful only in a process that runs one model (the
-/// child process of [`expect_caught`]).
+/// child process of [`expect_pass`] or [`expect_caught`]).
 static ITERATION: AtomicUsize = AtomicUsize::new(0);
 
 /// Set in the child process that [`expect_caught`] runs a mutant's model in.
 const CHILD: &str = "TASKQ_LOOM_MUTANT_CHILD";
 
+/// Set in the child process that [`expect_pass`] runs a model in.
+const MODEL_CHILD: &str = "TASKQ_LOOM_MODEL_CHILD";
+
 /// Marks the line the child process prints when a model fails.
 const CAUGHT: &str = "loom: caught at iteration ";
+
+/// Marks the line the child process of [`expect_pass`] prints when its model fails.
+const FAILED: &str = "loom: failed at iteration ";
 
 /// Marks the line the child process prints when it fails outside the model: before the model
 /// started, or because taskq refused its `TASKQ_MUTANT`.
@@ -170,6 +190,69 @@ where
     if let Some(failure) = explore(name, model).failure {
         panic!("model {name} failed: {failure}");
     }
+}
+
+/// Runs a model that must pass, in a child process of its own (this test binary, running only
+/// the test `test`), and fails with the child's output if the child failed.
+///
+/// loom reports a deadlock by panicking, and the unwinding then panics again inside loom, which
+/// aborts the process: run in the test binary's own process, one deadlocked model would take every
+/// test after it down with it. In a child, it fails its own test only, which names the model and
+/// the iteration; the other tests run on. The child's `loom:` lines (the interleavings explored)
+/// are passed on to this process's stderr.
+pub fn expect_pass(test: &str, run: impl FnOnce() -> Explored) {
+    if std::env::var_os(MODEL_CHILD).is_some() {
+        // Installed before loom first runs, as in `expect_caught`: it marks each failure with the
+        // iteration it happened in and prints the whole message, before a deadlock's second
+        // panic aborts the process.
+        std::panic::set_hook(Box::new(|info| {
+            let Some(message) = message_of(info.payload()) else {
+                return;
+            };
+            let at = info
+                .location()
+                .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+                .unwrap_or_default();
+            let iteration = ITERATION.load(Ordering::Relaxed);
+            eprintln!("{FAILED}{iteration}{at}: {message}");
+        }));
+        let explored = run();
+        let _ = std::panic::take_hook();
+        if let Some(failure) = explored.failure {
+            panic!(
+                "model failed after {} iterations: {failure}",
+                explored.iterations
+            );
+        }
+        assert!(explored.iterations > 0, "loom explored nothing");
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = std::process::Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(MODEL_CHILD, "1")
+        .output()
+        .expect("run the model in a child process");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // `--exact` with a name that matches no test runs nothing and passes: make sure it ran.
+    let ran = stdout.contains("test result: ok. 1 passed");
+    if output.status.success() && ran {
+        for line in stderr.lines().filter(|l| l.starts_with("loom: ")) {
+            eprintln!("{line}");
+        }
+        return;
+    }
+    let why = if output.status.success() {
+        "the child process ran no test of that name".to_string()
+    } else {
+        stderr
+            .lines()
+            .find(|l| l.starts_with(FAILED))
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the child process failed ({})", output.status))
+    };
+    panic!("model {test}: {why}\n--- the child's stderr:\n{stderr}--- its stdout:\n{stdout}");
 }
 
 /// Makes taskq read `TASKQ_MUTANT` outside the model under test: one add on a fresh queue, in a

@@ -2,15 +2,20 @@
 //! which deliberate bug (if any) is switched on is the process's business (`TASKQ_MUTANT`, set
 //! only on the child processes of `harness::expect_caught`).
 //!
-//! Under loom a finite timeout expires at once, so `get_next_task(Some(_))` tries once; only
-//! `None` blocks, and a thread blocked for good is reported by loom as a deadlock.
+//! Under loom a finite timeout on the system clock (the default) expires at once, so
+//! `get_next_task(Some(_))` tries once; only `None` blocks, and a thread blocked for good is
+//! reported by loom as a deadlock. The timed models build their queue on a `ManualClock` instead:
+//! a timeout then lasts until a timer thread of the model advances the clock and wakes the
+//! sleepers, so loom interleaves the timeout with the other threads' operations.
 #![cfg(taskq_loom)]
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use taskq::{ClaimError, TaskStatus};
+use taskq::{AddTimeoutError, ClaimError, ManualClock, TaskError, TaskStatus};
 
 use crate::harness::{assert_consistent, explore, explore_capped, Cfg, Explored, LoomQueue};
 
@@ -456,4 +461,239 @@ pub fn guard_drop_requeues<Q: LoomQueue>() -> Explored {
         assert_eq!(assert_consistent(&*q, &[1]), [TaskStatus::Failed]);
         assert_eq!(q.stats().total_failed, 1);
     })
+}
+
+/// The timeout of the timed models; their timer moves the clock past it.
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A manual clock for a timed model, and a queue built on it.
+fn timed_queue<Q: LoomQueue>(cfg: Cfg) -> (ManualClock, Arc<Q>) {
+    let time = ManualClock::new();
+    let q = queue::<Q>(Cfg {
+        clock: Some(time.clock()),
+        ..cfg
+    });
+    (time, q)
+}
+
+/// The timer thread of a timed model: notes whether `done` was already set (the racing
+/// operation had returned), then moves the clock past every deadline of the model and wakes the
+/// sleepers. Returns what it noted.
+fn timer<Q: LoomQueue>(
+    q: &Arc<Q>,
+    time: ManualClock,
+    done: &Arc<AtomicBool>,
+) -> thread::JoinHandle<bool> {
+    let q = Arc::clone(q);
+    let done = Arc::clone(done);
+    thread::spawn(move || {
+        let before = done.load(Ordering::SeqCst);
+        time.advance(2 * TIMEOUT);
+        q.time_moved();
+        before
+    })
+}
+
+/// A timeout racing with a hand-off: a claimer waits in `get_next_task(Some(_))` on an empty
+/// queue (manual clock) while the main thread adds a task and a timer thread moves the clock past
+/// the deadline and wakes the sleepers. The claimer gets the task (then `Processing`), or times
+/// out and the task is still `Queued` (and claimable): never a timeout while the task sits
+/// `Processing` with no holder (handed to a claimer that left). And a claimer that sleeps while
+/// the task arrives before its deadline passes gets it: it times out only if the add returned
+/// after the clock moved (a timeout means that, at some instant, the deadline had passed and the
+/// queue was empty).
+pub fn timed_claim_races_add<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("timed_claim_races_add"), move || {
+        let (time, q) = timed_queue::<Q>(Cfg::default());
+        let added = Arc::new(AtomicBool::new(false));
+        let q2 = Arc::clone(&q);
+        let claimer = thread::spawn(move || q2.get_next_task(Some(TIMEOUT)).map(|t| t.id));
+        let timer = timer(&q, time, &added);
+        q.add_task(1, 0, 10).unwrap();
+        added.store(true, Ordering::SeqCst);
+        let claimed = claimer.join().unwrap();
+        let added_first = timer.join().unwrap();
+        match claimed {
+            Ok(id) => {
+                assert_eq!(id, 1);
+                assert_eq!(q.get_status(&1), Some(TaskStatus::Processing));
+            }
+            Err(ClaimError::Timeout) => {
+                assert_eq!(
+                    q.get_status(&1),
+                    Some(TaskStatus::Queued),
+                    "the claimer timed out, but the task is not queued (lost in a hand-off)"
+                );
+                assert!(
+                    !added_first,
+                    "the claimer timed out although the task was queued before the deadline passed"
+                );
+                assert_eq!(q.try_get_next_task().map(|t| t.id), Ok(1));
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        assert_eq!(assert_consistent(&*q, &[1]), [TaskStatus::Processing]);
+    })
+}
+
+/// A timeout racing with room: capacity 1, task 1 queued; a producer waits in
+/// `add_task_timeout` (manual clock) while the main thread claims task 1 and a timer thread moves
+/// the clock past the deadline and wakes the sleepers. The add gets in, or times out with the
+/// payload handed back and task 2 unknown (then there is room for it); it times out only if the
+/// claim returned after the clock moved.
+pub fn timed_add_races_claim<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("timed_add_races_claim"), move || {
+        let (time, q) = timed_queue::<Q>(Cfg {
+            capacity: Some(1),
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        let claimed = Arc::new(AtomicBool::new(false));
+        let q2 = Arc::clone(&q);
+        let producer = thread::spawn(move || q2.add_task_timeout(2, 0, 20, TIMEOUT));
+        let timer = timer(&q, time, &claimed);
+        assert_eq!(q.try_get_next_task().map(|t| t.id), Ok(1));
+        claimed.store(true, Ordering::SeqCst);
+        let added = producer.join().unwrap();
+        let claimed_first = timer.join().unwrap();
+        match added {
+            Ok(()) => assert_eq!(q.get_status(&2), Some(TaskStatus::Queued)),
+            Err(AddTimeoutError::Timeout(payload)) => {
+                assert_eq!(payload, 20);
+                assert_eq!(
+                    q.get_status(&2),
+                    None,
+                    "a timed-out add left its task behind"
+                );
+                assert!(
+                    !claimed_first,
+                    "the add timed out although room appeared before the deadline passed"
+                );
+                q.try_add_task(2, 0, 20).expect("there is room");
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        let statuses = assert_consistent(&*q, &[1, 2]);
+        assert_eq!(statuses, [TaskStatus::Processing, TaskStatus::Queued]);
+    })
+}
+
+/// A guard's `complete()` racing with another claimer's `fail()`: `max_attempts(2)`, one task;
+/// a thread claims with `claim(None)` and fails it through its guard (if it gets the task before
+/// the queue shuts down), the main thread claims with `claim(None)` and completes it, then shuts
+/// the queue down. The claims see distinct attempts (the failer's 0 before the completer's 1),
+/// each guard's operation succeeds on its own claim, and the task ends `Completed`. A fail that
+/// does not wake the blocked completer leaves it asleep (a deadlock).
+pub fn guard_complete_races_fail<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("guard_complete_races_fail"), move || {
+        let q = queue::<Q>(Cfg {
+            max_attempts: Some(2),
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        let q2 = Arc::clone(&q);
+        let failer = thread::spawn(move || match q2.claim(None) {
+            Ok(guard) => {
+                let attempts = guard.attempts;
+                Some((attempts, guard.fail()))
+            }
+            Err(ClaimError::ShutDown) => None,
+            Err(e) => panic!("unexpected {e:?}"),
+        });
+        let (mine, completed) = {
+            let guard = q.claim(None).unwrap();
+            (guard.attempts, guard.complete())
+        };
+        q.shutdown();
+        let failed = failer.join().unwrap();
+        assert_eq!(completed, Ok(()), "the completer's own claim");
+        match failed {
+            None => assert_eq!(mine, 0, "the completer claimed first"),
+            Some((theirs, status)) => {
+                assert_eq!(
+                    (theirs, mine),
+                    (0, 1),
+                    "distinct attempts, the failer's first"
+                );
+                assert_eq!(
+                    status,
+                    Ok(TaskStatus::Queued),
+                    "the failer's own claim, 1 of 2 attempts"
+                );
+            }
+        }
+        assert_eq!(assert_consistent(&*q, &[1]), [TaskStatus::Completed]);
+        let stats = q.stats();
+        assert_eq!((stats.total_completed, stats.total_failed), (1, 0));
+    })
+}
+
+/// A stale guard is fenced: the main thread claims the task (through a guard), and while it
+/// finishes it (`complete()` or `fail()`), a watchdog hands the same claim back with
+/// `fail_task` from its copy of the task, and another thread claims with `claim(None)` and
+/// completes whatever it gets (the queue shuts down once the watchdog is done, so it gets the
+/// task back or `ShutDown`). Exactly one of the guard and the watchdog ends the claim; the other
+/// is refused (`Stale`, or `InvalidState` before anyone claimed again), and the other claimer's
+/// claim (attempts 1) is its own to complete: a guard never touches a claim that is not its own.
+fn stale_guard<Q: LoomQueue>(model: &str, fail: bool) -> Explored {
+    explore(&name::<Q>(model), move || {
+        let q = queue::<Q>(Cfg::default());
+        q.add_task(1, 0, 10).unwrap();
+        let guard = q.claim(None).unwrap();
+        let copy = guard.task().clone();
+        let q2 = Arc::clone(&q);
+        let watchdog = thread::spawn(move || q2.fail_task(copy));
+        let q3 = Arc::clone(&q);
+        let other = thread::spawn(move || match q3.claim(None) {
+            Ok(guard) => {
+                let attempts = guard.attempts;
+                Some((attempts, guard.complete()))
+            }
+            Err(ClaimError::ShutDown) => None,
+            Err(e) => panic!("unexpected {e:?}"),
+        });
+        let mine = if fail {
+            guard.fail().map(Some)
+        } else {
+            guard.complete().map(|()| None)
+        };
+        let handed_back = watchdog.join().unwrap();
+        q.shutdown();
+        let theirs = other.join().unwrap();
+        let refused =
+            |e: &TaskError| matches!(e, TaskError::Stale | TaskError::InvalidState { .. });
+        match (&mine, &handed_back) {
+            (Ok(status), Err(e)) if refused(e) => {
+                let want = if fail { Some(TaskStatus::Queued) } else { None };
+                assert_eq!(*status, want, "the guard ended its claim");
+            }
+            (Err(e), Ok(TaskStatus::Queued)) if refused(e) => {}
+            _ => panic!(
+                "exactly one of the guard ({mine:?}) and the watchdog ({handed_back:?}) ends the claim"
+            ),
+        }
+        // The task went back (by the guard's fail or the watchdog's) unless the guard completed it.
+        let requeued = fail || handed_back.is_ok();
+        if requeued {
+            assert_eq!(
+                theirs,
+                Some((1, Ok(()))),
+                "the other claimer completes its own claim"
+            );
+        } else {
+            assert_eq!(theirs, None, "nothing went back to claim");
+        }
+        assert_eq!(assert_consistent(&*q, &[1]), [TaskStatus::Completed]);
+        assert_eq!(q.stats().total_completed, 1);
+    })
+}
+
+/// [`stale_guard`] finishing with `complete()`.
+pub fn stale_guard_complete<Q: LoomQueue>() -> Explored {
+    stale_guard::<Q>("stale_guard_complete", false)
+}
+
+/// [`stale_guard`] finishing with `fail()`.
+pub fn stale_guard_fail<Q: LoomQueue>() -> Explored {
+    stale_guard::<Q>("stale_guard_fail", true)
 }

@@ -61,6 +61,25 @@ mutant!(
     Channel
 );
 
+mutant!(
+    mutex_complete_claim_ignores_token,
+    "CompleteClaimIgnoresToken",
+    stale_guard_complete,
+    Mutex
+);
+mutant!(
+    rwlock_complete_claim_ignores_token,
+    "CompleteClaimIgnoresToken",
+    stale_guard_complete,
+    RwLock
+);
+mutant!(
+    channel_complete_claim_ignores_token,
+    "CompleteClaimIgnoresToken",
+    stale_guard_complete,
+    Channel
+);
+
 // ThreadSafeTaskQueue
 mutant!(
     mutex_split_claim_double_claims,
@@ -104,6 +123,18 @@ mutant!(
     guard_drop_requeues,
     Mutex
 );
+mutant!(
+    mutex_fail_skips_wake_guard_complete,
+    "FailSkipsWake",
+    guard_complete_races_fail,
+    Mutex
+);
+mutant!(
+    mutex_timeout_skips_recheck,
+    "MutexTimeoutSkipsRecheck",
+    timed_claim_races_add,
+    Mutex
+);
 
 // RwLockTaskQueue
 mutant!(
@@ -130,6 +161,24 @@ mutant!(
     guard_drop_requeues,
     RwLock
 );
+mutant!(
+    rwlock_fail_skips_wake_guard_complete,
+    "FailSkipsWake",
+    guard_complete_races_fail,
+    RwLock
+);
+mutant!(
+    rwlock_timeout_split_check,
+    "RwLockTimeoutSplitCheck",
+    timed_claim_races_add,
+    RwLock
+);
+mutant!(
+    rwlock_timeout_skips_recheck,
+    "RwLockTimeoutSkipsRecheck",
+    timed_claim_races_add,
+    RwLock
+);
 
 // ChannelTaskQueue
 mutant!(
@@ -154,6 +203,12 @@ mutant!(
     channel_settle_ignores_shutdown,
     "ChannelSettleIgnoresShutdown",
     claimers_wake_on_shutdown,
+    Channel
+);
+mutant!(
+    channel_timeout_skips_recheck,
+    "ChannelTimeoutSkipsRecheck",
+    timed_claim_races_add,
     Channel
 );
 

@@ -241,6 +241,38 @@ where
             .write(|core| (core.check_invariants(), Wake::Nobody))
     }
 
+    /// Time moved: wakes every blocked claimer and producer, so that each re-checks its deadline
+    /// (a spurious wake-up is harmless). For tests on a [`ManualClock`](crate::ManualClock): a
+    /// sleeper on a manual clock notices an advance within about a millisecond anyway, but under
+    /// loom, which does not model time, only this wakes it; a model's timer thread advances the
+    /// clock, then calls this.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskq::{strategy, ClaimError, ManualClock, Queue, TaskQueue};
+    ///
+    /// fn times_out<W: strategy::Waiting>() {
+    ///     let time = ManualClock::new();
+    ///     let q = Queue::<u64, (), W>::builder().clock(time.clock()).build().unwrap();
+    ///     std::thread::scope(|s| {
+    ///         let claimer = s.spawn(|| q.get_next_task(Some(Duration::from_secs(60))));
+    ///         while !claimer.is_finished() {
+    ///             time.advance(Duration::from_secs(61));
+    ///             q.wake_sleepers();
+    ///             std::thread::sleep(Duration::from_millis(1));
+    ///         }
+    ///         assert_eq!(claimer.join().unwrap().unwrap_err(), ClaimError::Timeout);
+    ///     });
+    /// }
+    /// times_out::<strategy::Mutex>();
+    /// times_out::<strategy::RwLock>();
+    /// times_out::<strategy::Channel>();
+    /// ```
+    #[doc(hidden)]
+    pub fn wake_sleepers(&self) {
+        self.state.wake_sleepers();
+    }
+
     fn fail_with(&self, task: Task<K, P>, retry: bool) -> Result<TaskStatus, TaskError> {
         let (result, leftover) = self.state.write(|core| {
             let (result, leftover) = core.fail(task, retry);
@@ -359,8 +391,10 @@ where
     }
 
     fn complete_claim(&self, id: &K, token: Token) -> Result<(), TaskError> {
-        self.state
-            .write(|core| (core.complete_claim(id, token), Wake::Nobody))
+        self.state.write(|core| {
+            let result = mutant!(CompleteClaimIgnoresToken => core.complete(id), else core.complete_claim(id, token));
+            (result, Wake::Nobody)
+        })
     }
 
     fn fail_task(&self, task: Task<K, P>) -> Result<TaskStatus, TaskError> {

@@ -81,6 +81,14 @@ impl Signal {
         }
     }
 
+    /// Wakes every waiter, registered or not yet (time moved: each re-checks its deadline). The
+    /// bump is made whatever the count of waiters: a waiter checks its deadline under the lock the
+    /// bump takes, so it either sees the new time or is asleep when the notification comes.
+    pub(crate) fn wake_all(&self) {
+        self.bump();
+        self.cv.notify_all();
+    }
+
     /// Moves the epoch on under the lock, so that no waiter is between its check and its sleep.
     fn bump(&self) {
         let _guard = self.lock.lock();
@@ -124,6 +132,14 @@ impl<T> Oneshot<T> {
             }
             slot = deadline.wait(&self.cv, slot);
         }
+    }
+
+    /// Wakes the receiver without sending anything (time moved: it re-checks its deadline). The
+    /// receiver checks its deadline under the lock taken here, so it either sees the new time or
+    /// is asleep when the notification comes.
+    pub(crate) fn wake(&self) {
+        drop(self.slot.lock());
+        self.cv.notify_all();
     }
 
     /// Takes the value if it has come.

@@ -1,9 +1,14 @@
 //! [`Clock`]: where a queue reads the time, so that tests can drive it by hand ([`ManualClock`]).
+//!
+//! A manual clock's time is an atomic from the facade: under `--cfg taskq_loom` it is loom's, so a
+//! model's timer thread that advances it is one more thread loom interleaves (see
+//! [`Deadline`](super::Deadline) for how time is modelled there).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::{AtomicU64, Ordering};
 
 /// The time source of a queue: the system's monotonic clock (the default) or a [`ManualClock`].
 ///
@@ -39,7 +44,8 @@ enum Source {
 
 struct Manual {
     start: Instant,
-    /// Nanoseconds since `start`.
+    /// Nanoseconds since `start` (loom's atomic under `--cfg taskq_loom`: create the clock inside
+    /// the model).
     elapsed: AtomicU64,
 }
 
@@ -67,6 +73,13 @@ impl Clock {
             Source::System => Instant::now(),
             Source::Manual(m) => m.start + Duration::from_nanos(m.elapsed.load(Ordering::Acquire)),
         }
+    }
+
+    /// Whether this is the system clock (which loom does not model; see [`Deadline`]).
+    ///
+    /// [`Deadline`]: super::Deadline
+    pub(crate) fn is_system(&self) -> bool {
+        matches!(self.0, Source::System)
     }
 
     /// How long a sleeper may wait in real time before `at` is reached: `None` on a manual
@@ -120,14 +133,31 @@ impl ManualClock {
     }
 
     /// Moves the time forward by `by` (saturating at about 584 years).
+    ///
+    /// A queue's sleepers on this clock notice within about a millisecond of real time (they
+    /// wait in short slices). Under loom, where waits are not timed, a model's timer thread
+    /// also calls the queue's hidden `wake_sleepers` to wake them.
     pub fn advance(&self, by: Duration) {
         let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        #[cfg(not(taskq_loom))]
         let _ = self
             .0
             .elapsed
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |e| {
                 Some(e.saturating_add(nanos))
             });
+        // Under loom, one read-modify-write: loom's `fetch_update` is a load, then a CAS, and its
+        // race detection then misses that the write conflicts with another thread's earlier read
+        // of the clock (so it never explores that read coming after the advance). A model never
+        // advances by anywhere near 584 years; the assertion says so if one does.
+        #[cfg(taskq_loom)]
+        {
+            let before = self.0.elapsed.fetch_add(nanos, Ordering::AcqRel);
+            assert!(
+                before.checked_add(nanos).is_some(),
+                "a manual clock wrapped in a loom model"
+            );
+        }
     }
 }
 

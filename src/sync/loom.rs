@@ -1,7 +1,9 @@
 //! The facade under `--cfg taskq_loom`: loom's locks, condvar, atomics and `Arc`, so that the
 //! model checks explore the interleavings of the real strategies. A poisoned lock means a model
 //! already failed, so unwrapping is right. loom does not model time: a timed wait is an untimed
-//! one (and [`Deadline`](super::Deadline) never lets a timed operation reach it).
+//! one. [`Deadline`](super::Deadline) never lets a timed operation on the system clock reach it;
+//! on a manual clock, the model's timer thread ends it by waking the sleepers after it advances
+//! the clock.
 
 use std::time::Duration;
 

@@ -8,8 +8,12 @@
 //! value and handed back, as loom requires.
 //!
 //! Time goes through [`Clock`] (system or manual) and [`Deadline`]. loom does not model time, so
-//! under loom a finite deadline counts as passed as soon as it is asked (a timed operation tries
-//! once and never sleeps, one legal schedule of a real timeout).
+//! under loom a finite deadline on the *system* clock counts as passed as soon as it is asked (a
+//! timed operation tries once and never sleeps, one legal schedule of a real timeout). A
+//! [`ManualClock`]'s time is a loom atomic there: a deadline on it passes when a thread of the
+//! model advances the clock, and a timed wait is an untimed one that the timer thread ends by
+//! waking the sleepers (`Queue::wake_sleepers`), so loom interleaves the timeout with everything
+//! else.
 
 mod clock;
 #[cfg(taskq_loom)]
@@ -44,18 +48,21 @@ impl<'c> Deadline<'c> {
         }
     }
 
-    /// Whether the deadline has passed (always, under loom: see the module comment).
+    /// Whether the deadline has passed (on the system clock under loom: always, see the module
+    /// comment).
     pub(crate) fn expired(self) -> bool {
         match self {
             Deadline::Now => true,
             Deadline::Never => false,
-            Deadline::At(at, clock) => cfg!(taskq_loom) || clock.now() >= at,
+            Deadline::At(at, clock) => (cfg!(taskq_loom) && clock.is_system()) || clock.now() >= at,
         }
     }
 
     /// Waits on `cv` until notified or until the deadline. Spurious returns are allowed: the
     /// caller re-checks its condition and the deadline. On a manual clock the wait is sliced
-    /// (1 ms of real time), so that advancing the clock is noticed without a notification.
+    /// (1 ms of real time), so that advancing the clock is noticed without a notification; under
+    /// loom it is not timed at all, and only a notification (`wake_sleepers` after an advance,
+    /// in a model) ends it.
     pub(crate) fn wait<'a, T>(self, cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         match self {
             Deadline::Now => guard,

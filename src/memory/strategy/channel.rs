@@ -71,6 +71,12 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for HandOff {
 
     fn notify(&self, _: Wake, _: bool) {}
 
+    fn wake_all(&self, waiting: &Self::Waiting) {
+        for reply in waiting {
+            reply.wake();
+        }
+    }
+
     fn sleep<'a, S: BuildHasher>(
         queue: &'a Locked<K, P, S, Self>,
         mut guard: StateGuard<'a, K, P, S, Self>,
@@ -85,7 +91,7 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for HandOff {
         }
         // Timed out: under the lock no hand-off is in flight, so either it came or it never will.
         let mut guard = queue.lock();
-        if let Some(result) = reply.try_recv() {
+        if let Some(result) = mutant!(ChannelTimeoutSkipsRecheck => None, else reply.try_recv()) {
             return Slept::Done(result);
         }
         guard.claimers.retain(|c| !Arc::ptr_eq(c, &reply));

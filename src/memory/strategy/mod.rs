@@ -119,6 +119,12 @@ pub trait Strategy<K: Clone + Eq + Hash, P, S: BuildHasher> {
 
     /// Claims a task, waiting until `deadline`; `Timeout` means it gave up (never `Empty`).
     fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError>;
+
+    /// Time moved: wakes every blocked claimer and producer, so that each re-checks its deadline
+    /// (and its condition: a spurious wake-up is harmless). No wake-up is lost to a sleeper that
+    /// read the clock before the move but is not asleep yet: it read it under a lock that this
+    /// takes before it notifies, so it is asleep by then.
+    fn wake_sleepers(&self);
 }
 
 /// Who may now make progress after a write to the core.
@@ -181,6 +187,10 @@ pub trait Claimers<K: Clone + Eq + Hash, P>: Sized {
 
     /// After unlocking: wakes claimers as `wake` says, if `sleeping` said some sleep.
     fn notify(&self, wake: Wake, sleeping: bool);
+
+    /// Under the lock: wakes every waiting claimer without handing it anything, so that it
+    /// re-checks its deadline (see [`Strategy::wake_sleepers`]).
+    fn wake_all(&self, waiting: &Self::Waiting);
 
     /// The queue is empty and the deadline has not passed: sleeps, releasing the lock. Returns
     /// the lock to try again with, or the claim's result.
@@ -313,5 +323,13 @@ where
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    fn wake_sleepers(&self) {
+        // Every sleeper checked its deadline under this lock and sleeps by releasing it.
+        let state = self.state.lock();
+        self.claimers.wake_all(&state.claimers);
+        drop(state);
+        self.not_full.notify_all();
     }
 }

@@ -13,6 +13,8 @@ use std::hash::{BuildHasher, Hash};
 use super::{Claimers, Locked, Slept, State, StateGuard, Wake};
 use crate::mutant::mutant;
 use crate::sync::{Condvar, Deadline};
+#[cfg(taskq_loom)]
+use crate::ClaimError;
 
 /// One mutex and two condition variables: the classic design, done right (each condvar notified
 /// only when someone waits). The default strategy; its public name is
@@ -54,12 +56,18 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for Condvars {
         }
     }
 
+    fn wake_all(&self, _: &usize) {
+        self.not_empty.notify_all();
+    }
+
     fn sleep<'a, S: BuildHasher>(
         queue: &'a Locked<K, P, S, Self>,
         guard: StateGuard<'a, K, P, S, Self>,
         deadline: Deadline<'_>,
     ) -> Slept<'a, K, P, S, Self> {
         let not_empty = &queue.claimers.not_empty;
-        Slept::Retry(deadline.wait_counted(not_empty, guard, |s| &mut s.claimers))
+        let guard = deadline.wait_counted(not_empty, guard, |s| &mut s.claimers);
+        mutant!(MutexTimeoutSkipsRecheck => { if deadline.expired() { return Slept::Done(Err(ClaimError::Timeout)); } });
+        Slept::Retry(guard)
     }
 }

@@ -9,7 +9,8 @@
 //!   each (see `memory/wait.rs` for why its wake-ups cannot be lost): a thread registers, then
 //!   checks under the lock once more before it sleeps; every write that makes a task claimable (or
 //!   room) notifies *after* releasing the lock. A woken thread always tries again before it gives
-//!   up.
+//!   up, and it reads its deadline under the lock in which it found the queue empty (or full): a
+//!   timeout means that at one instant the deadline had passed and no task (or no room) was there.
 //! - `len()` takes no lock at all: `queued` mirrors `core.len()` and is stored by every writer
 //!   before it releases the write lock.
 
@@ -116,8 +117,12 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
         loop {
             let mut core = self.core.write();
             let result = core.pop();
+            mutant!(RwLockTimeoutSplitCheck => { self.unlock(core); core = self.core.write(); });
+            // The deadline is read under the lock, as `Locked` does: a claimer times out only if,
+            // at one instant, its deadline had passed and the queue was empty.
+            let wait = matches!(result, Err(ClaimError::Empty)) && !deadline.expired();
             self.unlock(core);
-            if matches!(result, Err(ClaimError::Empty)) && !deadline.expired() {
+            if wait {
                 match ticket.take() {
                     // Spin briefly outside the lock before registering to sleep.
                     None if self.queued.spin_until_queued() => {}
@@ -125,7 +130,10 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
                         ticket = Some(self.claimers.prepare());
                         mutant!(RwLockRegisterAfterCheck => { self.claimers.wait(ticket.take().expect("just registered"), deadline); });
                     }
-                    Some(ticket) => self.claimers.wait(ticket, deadline),
+                    Some(ticket) => {
+                        self.claimers.wait(ticket, deadline);
+                        mutant!(RwLockTimeoutSkipsRecheck => { if deadline.expired() { return Err(ClaimError::Timeout); } });
+                    }
                 }
                 continue;
             }
@@ -140,5 +148,10 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
                 e => e,
             });
         }
+    }
+
+    fn wake_sleepers(&self) {
+        self.claimers.wake_all();
+        self.producers.wake_all();
     }
 }
