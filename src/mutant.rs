@@ -79,6 +79,9 @@ mod imp {
         /// `complete_claim` (a guard's `complete`) completes the task by id, whoever holds the
         /// current claim: a stale guard completes a later claim of the same task.
         CompleteClaimIgnoresToken,
+        /// The core's fencing check ignores the token: any holder of an old claim of a task may
+        /// fail (or complete) its current claim.
+        FencingIgnoresToken,
         /// Mutex strategy: a woken claimer whose deadline has passed reports a timeout without
         /// looking at the queue again (a task added before the deadline is missed).
         MutexTimeoutSkipsRecheck,

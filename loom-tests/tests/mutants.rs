@@ -79,6 +79,24 @@ mutant!(
     stale_guard_complete,
     Channel
 );
+mutant!(
+    mutex_fencing_ignores_token,
+    "FencingIgnoresToken",
+    stale_guard_fail,
+    Mutex
+);
+mutant!(
+    rwlock_fencing_ignores_token,
+    "FencingIgnoresToken",
+    stale_guard_fail,
+    RwLock
+);
+mutant!(
+    channel_fencing_ignores_token,
+    "FencingIgnoresToken",
+    stale_guard_fail,
+    Channel
+);
 
 // ThreadSafeTaskQueue
 mutant!(

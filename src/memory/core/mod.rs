@@ -34,6 +34,8 @@ mod tests;
 
 use heap::{Entry, IndexedHeap};
 
+use crate::mutant::mutant;
+
 use crate::{
     ClaimError, ClaimedTask, FinishedTask, RestoreError, Retention, Snapshot, Stats, Task,
     TaskError, TaskStatus, Token, TryAddError,
@@ -322,7 +324,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     /// The slot of the claim `token` of `id`, if that claim is still the task's current one.
     fn claimed_slot(&self, id: &K, token: Token) -> Result<usize, TaskError> {
         let (slot, record) = self.lookup(id).ok_or(TaskError::NotFound)?;
-        if record.claim != token.0 {
+        if mutant!(FencingIgnoresToken => false, else record.claim != token.0) {
             return Err(TaskError::Stale);
         }
         if record.status != TaskStatus::Processing {
