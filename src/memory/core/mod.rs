@@ -13,6 +13,8 @@
 //! - A record's `claim` is the token of its latest claim; tokens are never reused, so a stale
 //!   claim (its task was finished, forgotten, re-added or claimed again since) never matches.
 //! - The per-status counts in `counts` match the records.
+//! - Memory follows live tasks: at most 64 slots, or at least a quarter of them live; at most
+//!   `2 × finished + 16` entries in the order queue of finished tasks.
 //!
 //! Panic safety: user code (`K: Clone + Hash + Eq`) runs before the first mutation of an
 //! operation, or where a panic leaves the records consistent, and payloads leave the core by value
@@ -431,6 +433,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             });
         }
         self.remove_finished(slot);
+        self.sweep_finished_order();
         Ok(())
     }
 
@@ -500,6 +503,13 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 self.remove_finished(slot);
             }
         }
+        self.sweep_finished_order();
+    }
+
+    /// Drops the stale entries (forgotten tasks) of the order queue once they outnumber the live
+    /// ones, so that it stays within `2 × finished + 16` entries. O(entries), paid once per that
+    /// many forgets: amortised O(1).
+    fn sweep_finished_order(&mut self) {
         if self.finished_order.len() > 2 * self.finished_count() + 16 {
             let live: VecDeque<_> = std::mem::take(&mut self.finished_order)
                 .into_iter()
@@ -606,6 +616,22 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             }
         }
         self.heap.check_order()?;
+        // Memory follows live tasks: the slots are compacted once three quarters are free, and
+        // the order queue of finished tasks holds few stale entries.
+        if self.slots.len() > 64 && self.index.len() * 4 < self.slots.len() {
+            return Err(format!(
+                "{} slots for {} live tasks: not compacted",
+                self.slots.len(),
+                self.index.len()
+            ));
+        }
+        if self.finished_order.len() > 2 * self.finished_count() + 16 {
+            return Err(format!(
+                "{} entries in the finished order for {} finished tasks: not swept",
+                self.finished_order.len(),
+                self.finished_count()
+            ));
+        }
         let mine = self.stats();
         let expected = Stats {
             total_added: mine.total_added,
