@@ -1124,6 +1124,8 @@ pub fn snapshot_and_restore<F: Factory>() {
     inv(&r);
     assert_eq!(r.len(), 3);
     assert_eq!(r.get_status(&3), None);
+    // Restored tasks count as added (3 queued, 2 finished).
+    assert_eq!(r.stats().total_added, 5);
     assert_eq!(r.get_status(&1), Some(TaskStatus::Completed));
     assert_eq!(r.get_status(&5), Some(TaskStatus::Cancelled));
     assert_eq!(

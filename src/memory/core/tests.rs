@@ -468,3 +468,69 @@ fn keep_last_trims_oldest_and_survives_forget() {
     assert_eq!(core.status(&4), Some(TaskStatus::Completed));
     assert_eq!(core.stats().completed, 2);
 }
+
+/// `check_invariants` reports each kind of corruption (it is the oracle of many tests, so it must
+/// be able to fail).
+#[test]
+fn check_invariants_reports_corruption() {
+    fn core() -> Core<u32, u32> {
+        let mut core = Core::new(
+            Config {
+                retention: Retention::KeepLast(4),
+                ..Config::default()
+            },
+            Default::default(),
+        );
+        for id in 0..100 {
+            core.add(id, i64::from(id % 3), id).unwrap();
+        }
+        for _ in 0..10 {
+            let t = core.pop().unwrap();
+            core.complete(&t.id).unwrap();
+        }
+        core.check_invariants().unwrap();
+        core
+    }
+    let broken = |f: &dyn Fn(&mut Core<u32, u32>), what: &str| {
+        let mut c = core();
+        f(&mut c);
+        let err = c.check_invariants().expect_err(what);
+        assert!(err.contains(what), "{what}: {err}");
+    };
+    broken(&|c| c.counts.completed += 1, "counts");
+    broken(&|c| c.counts.processing += 1, "counts");
+    broken(&|c| *c.index.get_mut(&50).unwrap() = 51, "indexed");
+    broken(
+        &|c| {
+            let slot = c.index[&50];
+            c.slots[slot].as_mut().unwrap().status = TaskStatus::Processing;
+        },
+        "heap membership",
+    );
+    broken(
+        &|c| {
+            let slot = c.index[&50];
+            c.slots[slot].as_mut().unwrap().priority += 1;
+        },
+        "stale",
+    );
+    broken(
+        &|c| {
+            let slot = c.index[&50];
+            *c.slots[slot].as_mut().unwrap().payload.get() = None;
+        },
+        "payload",
+    );
+    broken(
+        &|c| {
+            let slot = c.index[&50];
+            c.slots[slot].as_mut().unwrap().claim = u64::MAX;
+        },
+        "future",
+    );
+    broken(&|c| c.slots.extend((0..400).map(|_| None)), "compacted");
+    broken(
+        &|c| c.finished_order.extend((0..40).map(|_| (0, u64::MAX))),
+        "swept",
+    );
+}
