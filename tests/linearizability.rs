@@ -12,13 +12,7 @@ use taskq::{ClaimError, TaskError, TaskStatus};
 common::for_each_strategy!(lin_suite);
 
 fn ev(thread: usize, inv: u64, resp: u64, op: Op, res: Res) -> Event {
-    Event {
-        thread,
-        inv,
-        resp,
-        op,
-        res,
-    }
+    Event::new(thread, inv, resp, op, res)
 }
 
 fn add(id: Id, priority: i64) -> Op {

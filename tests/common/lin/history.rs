@@ -25,6 +25,19 @@ pub struct Event {
     pub res: Res,
 }
 
+impl Event {
+    /// Operation `op` of `thread`, invoked at `inv` and returned `res` at `resp`.
+    pub fn new(thread: usize, inv: u64, resp: u64, op: Op, res: Res) -> Self {
+        Event {
+            thread,
+            inv,
+            resp,
+            op,
+            res,
+        }
+    }
+}
+
 /// The options a history's queue was built with; the specification is built with the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Setup {

@@ -136,13 +136,7 @@ pub fn stamp<'q>(
     let inv = clock.fetch_add(1, Ordering::SeqCst);
     let res = apply(q, op, Mode::Real, held, guards, at);
     let resp = clock.fetch_add(1, Ordering::SeqCst);
-    Event {
-        thread,
-        inv,
-        resp,
-        op,
-        res,
-    }
+    Event::new(thread, inv, resp, op, res)
 }
 
 /// Runs `plan` on a fresh queue of backend `F` and returns its history: the workers' events,
