@@ -186,7 +186,7 @@ where
         let payload = self.state.write(|core| {
             let payload = core.cancel(id);
             let wake = if payload.is_some() {
-                Wake::Producer
+                Wake::Producers(1)
             } else {
                 Wake::Nobody
             };
@@ -273,11 +273,29 @@ where
         self.state.wake_sleepers();
     }
 
+    /// Claims a batch: the first task as a single claim would, the rest in the same critical
+    /// section.
+    fn claim_batch(
+        &self,
+        max: usize,
+        deadline: Deadline<'_>,
+    ) -> Result<Vec<Task<K, P>>, ClaimError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut rest = Vec::with_capacity((max - 1).min(256));
+        let first = self
+            .state
+            .claim_until(deadline, Some((&mut rest, max - 1)))?;
+        rest.insert(0, first);
+        Ok(rest)
+    }
+
     fn fail_with(&self, task: Task<K, P>, retry: bool) -> Result<TaskStatus, TaskError> {
         let (result, leftover) = self.state.write(|core| {
             let (result, leftover) = core.fail(task, retry);
             let wake = if result == Ok(TaskStatus::Queued) {
-                Wake::Claimer
+                Wake::Claimers(1)
             } else {
                 Wake::Nobody
             };
@@ -372,14 +390,81 @@ where
 
     fn get_next_task(&self, timeout: Option<Duration>) -> Result<Task<K, P>, ClaimError> {
         self.state
-            .claim_until(Deadline::after(timeout, &self.clock))
+            .claim_until(Deadline::after(timeout, &self.clock), None)
     }
 
     fn try_get_next_task(&self) -> Result<Task<K, P>, ClaimError> {
-        self.state.claim_until(Deadline::Now).map_err(|e| match e {
-            ClaimError::Timeout => ClaimError::Empty,
-            other => other,
+        self.state
+            .claim_until(Deadline::Now, None)
+            .map_err(ClaimError::untimed)
+    }
+
+    fn get_next_tasks(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Task<K, P>>, ClaimError> {
+        self.claim_batch(max, Deadline::after(timeout, &self.clock))
+    }
+
+    fn try_get_next_tasks(&self, max: usize) -> Result<Vec<Task<K, P>>, ClaimError> {
+        self.claim_batch(max, Deadline::Now)
+            .map_err(ClaimError::untimed)
+    }
+
+    fn try_add_tasks(&self, tasks: Vec<Task<K, P>>) -> Vec<TryAddError<Task<K, P>>> {
+        let (refused, panic) = self.state.write(|core| {
+            let mut refused = Vec::new();
+            let mut added = 0;
+            // A panicking `Hash`, `Eq` or `Clone` of one id leaves the tasks before it added
+            // (each add is whole); they are announced before the panic goes on.
+            let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for task in tasks {
+                    match core.add_task(task) {
+                        Ok(()) => added += 1,
+                        Err(why) => refused.push(why),
+                    }
+                }
+            }))
+            .err();
+            let wake = Wake::Claimers(added);
+            (
+                (refused, panic),
+                mutant!(BatchAddWakesOne => Wake::Claimers(added.min(1)), else wake),
+            )
+        });
+        if let Some(panic) = panic {
+            std::panic::resume_unwind(panic);
+        }
+        refused
+    }
+
+    fn complete_claims(&self, claims: &[(K, Token)]) -> Vec<Result<(), TaskError>> {
+        self.state.write(|core| {
+            let results = claims
+                .iter()
+                .map(|(id, token)| core.complete_claim(id, *token))
+                .collect();
+            (results, Wake::Nobody)
         })
+    }
+
+    fn fail_tasks(&self, tasks: Vec<Task<K, P>>) -> Vec<Result<TaskStatus, TaskError>> {
+        let (results, leftovers): (Vec<_>, Vec<_>) = self.state.write(|core| {
+            let mut requeued = 0;
+            let outcome: (Vec<_>, Vec<_>) = tasks
+                .into_iter()
+                .map(|task| {
+                    let (result, leftover) = core.fail(task, true);
+                    requeued += usize::from(result == Ok(TaskStatus::Queued));
+                    (result, leftover)
+                })
+                .unzip();
+            (outcome, Wake::Claimers(requeued))
+        });
+        // Payloads of tasks failed for good (or refused) are dropped here, after unlocking.
+        drop(leftovers);
+        results
     }
 
     fn get_status(&self, id: &K) -> Option<TaskStatus> {

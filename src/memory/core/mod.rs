@@ -194,13 +194,46 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
 
     /// Accepts a task, or says why not: shut down, then duplicate id, then full.
     pub(crate) fn add(&mut self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>> {
+        self.admit(id, priority, payload, false)
+            .map_err(|(why, _)| why)
+    }
+
+    /// [`add`](Self::add) for a batch: a refused task comes back whole. For a duplicate, its id
+    /// is a clone of the equal id the queue holds (the one given went into the lookup).
+    pub(crate) fn add_task(&mut self, task: Task<K, P>) -> Result<(), TryAddError<Task<K, P>>> {
+        let Task {
+            id,
+            priority,
+            payload,
+            ..
+        } = task;
+        self.admit(id, priority, payload, true)
+            .map_err(|(why, id)| {
+                let id = id.expect("admit keeps the id when asked");
+                why.map(|payload| Task::new(id, priority, payload))
+            })
+    }
+
+    /// The one rule for accepting a task. A refusal hands back the payload, and the id if
+    /// `keep_id` (for a duplicate, a clone of the queue's equal one: `K::clone` runs before
+    /// anything changes).
+    fn admit(
+        &mut self,
+        id: K,
+        priority: i64,
+        payload: P,
+        keep_id: bool,
+    ) -> Result<(), (TryAddError<P>, Option<K>)> {
         if self.is_shut_down() {
-            return Err(TryAddError::ShutDown(payload));
+            return Err((TryAddError::ShutDown(payload), Some(id)));
         }
         // One hash of the id: the entry both detects a duplicate and takes the new slot. `Hash`,
         // `Eq` (in `entry`) and `Clone` run before anything is changed.
         let vacant = match self.index.entry(id) {
-            hash_map::Entry::Occupied(_) => return Err(TryAddError::Duplicate(payload)),
+            hash_map::Entry::Occupied(held) => {
+                let id = keep_id.then(|| held.key().clone());
+                return Err((TryAddError::Duplicate(payload), id));
+            }
             hash_map::Entry::Vacant(vacant) => vacant,
         };
         if self
@@ -208,7 +241,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             .capacity
             .is_some_and(|cap| self.heap.len() >= cap)
         {
-            return Err(TryAddError::Full(payload));
+            return Err((TryAddError::Full(payload), Some(vacant.into_key())));
         }
         let id = vacant.key().clone();
         self.next_seq += 1;
@@ -298,7 +331,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 .take()
                 .expect("a queued task has its payload"),
             attempts: record.attempts,
-            token: Token(token),
+            token: Token::new(token, slot),
         }
     }
 
@@ -306,6 +339,56 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     pub(crate) fn pop(&mut self) -> Result<Task<K, P>, ClaimError> {
         let slot = self.best()?;
         Ok(self.take(slot))
+    }
+
+    /// Takes up to `max` more of the best queued tasks into `out`, for a batch claim whose first
+    /// task was just taken. If `K::clone` panics on one of them, the ones taken here go back
+    /// exactly where they were and the panic is returned, for the caller to put its first task
+    /// back too and to re-raise once it has unlocked.
+    pub(crate) fn take_more(
+        &mut self,
+        out: &mut Vec<Task<K, P>>,
+        max: usize,
+    ) -> Result<usize, Box<dyn std::any::Any + Send>> {
+        let start = out.len();
+        let taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            while out.len() - start < max {
+                let Ok(slot) = self.best() else { break };
+                out.push(self.take(slot));
+            }
+        }));
+        match taken {
+            Ok(()) => Ok(out.len() - start),
+            Err(panic) => {
+                for task in out.drain(start..).rev() {
+                    self.untake(task);
+                }
+                Err(panic)
+            }
+        }
+    }
+
+    /// Undoes [`take`](Self::take) of a task that never reached its claimer: it is queued again
+    /// in its old place (same priority and sequence number), with its payload and attempts.
+    pub(crate) fn untake(&mut self, task: Task<K, P>) {
+        // By slot and claim number only: no user code (`Hash`, `Eq`) runs while a panic is
+        // being recovered from.
+        let slot = task.token.slot;
+        assert_eq!(
+            self.slots[slot].as_ref().map(|r| r.claim),
+            Some(task.token.claim),
+            "an untaken task is its slot's current claim"
+        );
+        self.counts.processing -= 1;
+        let record = self.record_mut(slot);
+        record.status = TaskStatus::Queued;
+        *record.payload.get() = Some(task.payload);
+        let (priority, seq) = (record.priority, record.seq);
+        self.heap.push(Entry {
+            priority,
+            seq,
+            slot,
+        });
     }
 
     /// Checks that `id` is known and in `expected`, and returns its slot.
@@ -324,9 +407,22 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     }
 
     /// The slot of the claim `token` of `id`, if that claim is still the task's current one.
+    ///
+    /// The token's slot hint is tried first: if the record there holds this very claim (claim
+    /// numbers are unique) of this id, no hash of the id is needed. Otherwise the id is looked up,
+    /// to tell a stale claim from an unknown id.
     fn claimed_slot(&self, id: &K, token: Token) -> Result<usize, TaskError> {
+        if let Some(Some(record)) = self.slots.get(token.slot) {
+            if token.claim != 0
+                && record.claim == token.claim
+                && record.status == TaskStatus::Processing
+                && record.id == *id
+            {
+                return Ok(token.slot);
+            }
+        }
         let (slot, record) = self.lookup(id).ok_or(TaskError::NotFound)?;
-        if mutant!(FencingIgnoresToken => false, else record.claim != token.0) {
+        if mutant!(FencingIgnoresToken => false, else record.claim != token.claim) {
             return Err(TaskError::Stale);
         }
         if record.status != TaskStatus::Processing {
@@ -667,7 +763,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                     .clone()
                     .expect("a queued task has its payload"),
                 attempts: r.attempts,
-                token: Token(0),
+                token: Token::default(),
             });
         }
         let mut processing: Vec<&Record<K, P>> = Vec::new();

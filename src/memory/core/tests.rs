@@ -128,7 +128,7 @@ impl Model {
             priority: t.priority,
             payload: t.payload,
             attempts: t.attempts,
-            token: Token(t.claim),
+            token: Token::new(t.claim, 0),
         }
     }
 
@@ -220,7 +220,7 @@ impl Model {
     /// The checks of a fenced operation on claim `token` of `id`.
     fn fenced(&self, id: Id, token: Token) -> Result<(), TaskError> {
         let t = self.tasks.get(&id).ok_or(TaskError::NotFound)?;
-        if t.claim != token.0 {
+        if t.claim != token.claim {
             return Err(TaskError::Stale);
         }
         self.expect(id, TaskStatus::Processing)
