@@ -12,7 +12,6 @@
 //! calls `K`'s `Clone`, `Hash` and `Eq` before it changes anything (see `core/mod.rs`).
 
 use std::borrow::Borrow;
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
@@ -29,8 +28,8 @@ use self::strategy::{Add, Strategy, Waiting, Wake};
 use crate::mutant::mutant;
 use crate::sync::{Clock, Deadline};
 use crate::{
-    AddError, AddTimeoutError, Backend, ClaimError, ClaimGuard, MemoryError, OwnedClaimGuard,
-    Snapshot, Stats, Task, TaskError, TaskQueue, TaskStatus, Token, TryAddError,
+    AddError, AddTimeoutError, Backend, ClaimError, ClaimGuard, DefaultHashBuilder, MemoryError,
+    OwnedClaimGuard, Snapshot, Stats, Task, TaskError, TaskQueue, TaskStatus, Token, TryAddError,
 };
 
 /// A concurrent priority task queue in memory, with the waiting strategy `W`
@@ -51,7 +50,7 @@ use crate::{
 /// assert_eq!(q.get_status("report-7"), Some(TaskStatus::Queued)); // no String allocated
 /// assert!(q.cancel_task("report-7"));
 /// ```
-pub struct Queue<K, P, W = strategy::Mutex, S = RandomState>
+pub struct Queue<K, P, W = strategy::Mutex, S = DefaultHashBuilder>
 where
     K: Clone + Eq + Hash + Send + Sync,
     P: Send,
@@ -92,7 +91,7 @@ impl<K: Clone + Eq + Hash + Send + Sync, P: Send, W: Waiting> Queue<K, P, W> {
     /// ```
     pub fn new() -> Self {
         Self::from_core(
-            Core::new(Default::default(), RandomState::new()),
+            Core::new(Default::default(), DefaultHashBuilder::default()),
             Clock::system(),
         )
     }

@@ -503,9 +503,28 @@ fn check_invariants_reports_corruption() {
     broken(
         &|c| {
             let slot = c.index[&50];
-            c.slots[slot].as_mut().unwrap().status = TaskStatus::Processing;
+            c.heap.rebuild(|e| e.slot() != slot);
         },
-        "heap membership",
+        "0 live heap entries",
+    );
+    broken(
+        &|c| {
+            let slot = c.index[&50];
+            let live = *c.heap.entries().iter().find(|e| e.slot() == slot).unwrap();
+            c.heap.push(live);
+        },
+        "2 live heap entries",
+    );
+    broken(
+        &|c| {
+            let slot = c.index[&60];
+            for _ in 0..200 {
+                let entry = *c.heap.entries().last().unwrap();
+                c.heap.push(entry);
+            }
+            c.push_entry(slot);
+        },
+        "heap entries for",
     );
     broken(
         &|c| {
