@@ -2087,6 +2087,37 @@ pub fn batch_add_wakes_every_blocked_claimer<F: Factory>() {
     inv(&q);
 }
 
+/// A batch claim is one atomic step: it takes the best `max` tasks queued at one instant. A
+/// batch claimer (up to 3) blocks first, then a single claimer; a batch of three tasks arrives.
+/// Either the batch claimer went first and took all three (the single claimer then waits until
+/// the shutdown), or the single claimer went first and took task 1, and the batch claimer 2 and
+/// 3. A batch of 1 and 3 with 2 to the single claimer is no order of the two claims: the batch
+/// claim was served in two steps with the other claim in between.
+pub fn batch_claim_is_atomic_among_blocked_claimers<F: Factory>() {
+    let q = new_q::<F>();
+    thread::scope(|sc| {
+        let batch = sc.spawn(|| q.get_next_tasks(3, None));
+        let_block();
+        let single = sc.spawn(|| q.get_next_task(None));
+        let_block();
+        let tasks = (1..=3).map(|id| Task::new(id, 0, s(id))).collect();
+        assert!(q.try_add_tasks(tasks).is_empty());
+        let batch = ids_of(&batch.join().unwrap().unwrap());
+        // If the batch took everything, the single claimer still waits: release it.
+        q.shutdown();
+        let single = single.join().unwrap().map(|t| t.id);
+        match (&batch[..], single) {
+            ([1, 2, 3], Err(ClaimError::ShutDown)) | ([2, 3], Ok(1)) => {}
+            _ => panic!(
+                "{}: a batch claim of up to 3 got {batch:?} while a single claim got {single:?}: \
+                 not the best tasks at one instant (the batch was split around the other claim)",
+                F::NAME
+            ),
+        }
+    });
+    inv(&q);
+}
+
 /// `try_add_tasks` accepts or refuses each task in order exactly as `try_add_task` would: a
 /// duplicate within the batch, a duplicate of a known id (queued, processing, finished), `Full`
 /// once a bounded queue is full (a duplicate is still a duplicate then), `ShutDown` for all after
@@ -2633,7 +2664,7 @@ pub fn batch_add_panic_keeps_earlier_tasks_and_wakes<F: Factory>() {
 macro_rules! contract_suite {
     ($name:ident, $factory:ty) => {
         mod $name {
-            $crate::common::contract::contract_suite!(@tests $factory; order_priority_then_fifo, heap_order_after_removals_from_the_middle, retention_with_reused_slots, order_random_many, update_priority_reorders, update_priority_random_many, fail_requeues_behind_equals, duplicate_ids_are_refused_with_payload, readd_after_forget_or_retention, add_after_shutdown_is_refused, capacity_full_and_timeout, claim_marks_processing, try_get_on_empty, claim_timeout_waits_at_least, huge_timeouts_do_not_panic, none_blocks_until_add, blocked_claimer_wakes_on_fail, blocked_claimers_wake_on_shutdown, no_task_handed_to_two_claimers, illegal_transitions_report_current_state, unknown_ids_are_not_found, cancel_only_queued, fail_counts_attempts_until_failed, graceful_shutdown_drains, shutdown_now_returns_queued_best_first, completing_after_shutdown_now, retention_keep_all, retention_keep_last, retention_keep_none, forget_frees_finished, churn_leaves_no_garbage, len_and_stats_count_every_status, claim_guard_complete_fail_drop, claim_guard_put_back_on_panic, snapshot_and_restore, restore_keeps_attempts_and_rejects_bad_snapshots, string_ids_empty_and_huge, u64_ids_full_range, extreme_priorities_with_updates, dyn_trait_object_works, blocked_producer_wakes_on_claim_and_cancel, blocked_producer_gets_shutdown, stale_guard_cannot_touch_a_later_claim, panicking_user_code_leaves_the_queue_consistent, default_retention_is_bounded, new_user_api, batch_claim_takes_the_best_in_order, batch_claim_max_zero_and_errors, blocked_batch_claim_wakes_on_adds, batch_add_wakes_every_blocked_claimer, try_add_tasks_refuses_each_as_try_add_would, complete_claims_per_item_results, fail_tasks_per_item_results, blocked_producers_wake_after_batch_claim, batch_claim_clone_panic_puts_the_batch_back, batch_add_panic_keeps_earlier_tasks_and_wakes);
+            $crate::common::contract::contract_suite!(@tests $factory; order_priority_then_fifo, heap_order_after_removals_from_the_middle, retention_with_reused_slots, order_random_many, update_priority_reorders, update_priority_random_many, fail_requeues_behind_equals, duplicate_ids_are_refused_with_payload, readd_after_forget_or_retention, add_after_shutdown_is_refused, capacity_full_and_timeout, claim_marks_processing, try_get_on_empty, claim_timeout_waits_at_least, huge_timeouts_do_not_panic, none_blocks_until_add, blocked_claimer_wakes_on_fail, blocked_claimers_wake_on_shutdown, no_task_handed_to_two_claimers, illegal_transitions_report_current_state, unknown_ids_are_not_found, cancel_only_queued, fail_counts_attempts_until_failed, graceful_shutdown_drains, shutdown_now_returns_queued_best_first, completing_after_shutdown_now, retention_keep_all, retention_keep_last, retention_keep_none, forget_frees_finished, churn_leaves_no_garbage, len_and_stats_count_every_status, claim_guard_complete_fail_drop, claim_guard_put_back_on_panic, snapshot_and_restore, restore_keeps_attempts_and_rejects_bad_snapshots, string_ids_empty_and_huge, u64_ids_full_range, extreme_priorities_with_updates, dyn_trait_object_works, blocked_producer_wakes_on_claim_and_cancel, blocked_producer_gets_shutdown, stale_guard_cannot_touch_a_later_claim, panicking_user_code_leaves_the_queue_consistent, default_retention_is_bounded, new_user_api, batch_claim_takes_the_best_in_order, batch_claim_max_zero_and_errors, blocked_batch_claim_wakes_on_adds, batch_add_wakes_every_blocked_claimer, batch_claim_is_atomic_among_blocked_claimers, try_add_tasks_refuses_each_as_try_add_would, complete_claims_per_item_results, fail_tasks_per_item_results, blocked_producers_wake_after_batch_claim, batch_claim_clone_panic_puts_the_batch_back, batch_add_panic_keeps_earlier_tasks_and_wakes);
         }
     };
     (@tests $factory:ty; $($test:ident),+) => {
