@@ -2616,6 +2616,63 @@ pub fn batch_claim_clone_panic_puts_the_batch_back<F: Factory>() {
     inv(&q);
 }
 
+/// A claimer asleep in `get_next_tasks` is handed the best task of a batch add; before it wakes,
+/// another thread completes that task by id (it is `Processing`: legal); then `K::clone` panics on
+/// the rest of the batch in the claimer. Putting the batch back must not resurrect the completed
+/// task: it stays `Completed`, the counts and invariants hold, and the panic that comes out of
+/// the claim is the user's. (Rounds until the completion came first at least once; on strategies
+/// that claim the whole batch in one critical section it never can, and there is nothing to
+/// check.)
+pub fn batch_claim_panic_after_hand_off_keeps_a_completed_task<F: Factory>() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    let bad = Arc::new(AtomicU64::new(2));
+    let id = |n| Picky {
+        n,
+        bad: Arc::clone(&bad),
+    };
+    let mut raced = 0;
+    for _ in 0..20 {
+        let q = F::build::<Picky, u64>(Opts::default());
+        let (completed, claim) = thread::scope(|sc| {
+            let claimer = thread::Builder::new()
+                .name(PICKY.into())
+                .spawn_scoped(sc, || q.get_next_tasks(2, None))
+                .unwrap();
+            let_block();
+            let refused = q.try_add_tasks(vec![Task::new(id(1), 1, 10), Task::new(id(2), 0, 20)]);
+            assert!(refused.is_empty());
+            let completed = q.complete_task(&id(1));
+            (completed, claimer.join())
+        });
+        let panic = claim.expect_err("K::clone of 2 panics in the claimer");
+        inv(&q);
+        if completed.is_err() {
+            // The claim (and its rollback) came first: 1 is queued again.
+            assert_eq!(completed, Err(invalid(TaskStatus::Queued)));
+            assert_eq!(q.get_status(&id(1)), Some(TaskStatus::Queued));
+            continue;
+        }
+        raced += 1;
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("K::clone panicked"),
+            "the claim raised {message:?}, not the user's panic"
+        );
+        assert_eq!(q.get_status(&id(1)), Some(TaskStatus::Completed));
+        assert_eq!(q.get_status(&id(2)), Some(TaskStatus::Queued));
+        let st = q.stats();
+        assert_eq!((st.queued, st.processing, st.completed), (1, 0, 1));
+        if raced >= 3 {
+            break;
+        }
+    }
+    eprintln!("{}: the completion came first in {raced} round(s)", F::NAME);
+}
+
 /// `K::clone` panicking inside `try_add_tasks` leaves the tasks before it added (the rest are not
 /// added), the invariants intact, and still wakes the claimers those tasks are for.
 pub fn batch_add_panic_keeps_earlier_tasks_and_wakes<F: Factory>() {
@@ -2664,7 +2721,7 @@ pub fn batch_add_panic_keeps_earlier_tasks_and_wakes<F: Factory>() {
 macro_rules! contract_suite {
     ($name:ident, $factory:ty) => {
         mod $name {
-            $crate::common::contract::contract_suite!(@tests $factory; order_priority_then_fifo, heap_order_after_removals_from_the_middle, retention_with_reused_slots, order_random_many, update_priority_reorders, update_priority_random_many, fail_requeues_behind_equals, duplicate_ids_are_refused_with_payload, readd_after_forget_or_retention, add_after_shutdown_is_refused, capacity_full_and_timeout, claim_marks_processing, try_get_on_empty, claim_timeout_waits_at_least, huge_timeouts_do_not_panic, none_blocks_until_add, blocked_claimer_wakes_on_fail, blocked_claimers_wake_on_shutdown, no_task_handed_to_two_claimers, illegal_transitions_report_current_state, unknown_ids_are_not_found, cancel_only_queued, fail_counts_attempts_until_failed, graceful_shutdown_drains, shutdown_now_returns_queued_best_first, completing_after_shutdown_now, retention_keep_all, retention_keep_last, retention_keep_none, forget_frees_finished, churn_leaves_no_garbage, len_and_stats_count_every_status, claim_guard_complete_fail_drop, claim_guard_put_back_on_panic, snapshot_and_restore, restore_keeps_attempts_and_rejects_bad_snapshots, string_ids_empty_and_huge, u64_ids_full_range, extreme_priorities_with_updates, dyn_trait_object_works, blocked_producer_wakes_on_claim_and_cancel, blocked_producer_gets_shutdown, stale_guard_cannot_touch_a_later_claim, panicking_user_code_leaves_the_queue_consistent, default_retention_is_bounded, new_user_api, batch_claim_takes_the_best_in_order, batch_claim_max_zero_and_errors, blocked_batch_claim_wakes_on_adds, batch_add_wakes_every_blocked_claimer, batch_claim_is_atomic_among_blocked_claimers, try_add_tasks_refuses_each_as_try_add_would, complete_claims_per_item_results, fail_tasks_per_item_results, blocked_producers_wake_after_batch_claim, batch_claim_clone_panic_puts_the_batch_back, batch_add_panic_keeps_earlier_tasks_and_wakes);
+            $crate::common::contract::contract_suite!(@tests $factory; order_priority_then_fifo, heap_order_after_removals_from_the_middle, retention_with_reused_slots, order_random_many, update_priority_reorders, update_priority_random_many, fail_requeues_behind_equals, duplicate_ids_are_refused_with_payload, readd_after_forget_or_retention, add_after_shutdown_is_refused, capacity_full_and_timeout, claim_marks_processing, try_get_on_empty, claim_timeout_waits_at_least, huge_timeouts_do_not_panic, none_blocks_until_add, blocked_claimer_wakes_on_fail, blocked_claimers_wake_on_shutdown, no_task_handed_to_two_claimers, illegal_transitions_report_current_state, unknown_ids_are_not_found, cancel_only_queued, fail_counts_attempts_until_failed, graceful_shutdown_drains, shutdown_now_returns_queued_best_first, completing_after_shutdown_now, retention_keep_all, retention_keep_last, retention_keep_none, forget_frees_finished, churn_leaves_no_garbage, len_and_stats_count_every_status, claim_guard_complete_fail_drop, claim_guard_put_back_on_panic, snapshot_and_restore, restore_keeps_attempts_and_rejects_bad_snapshots, string_ids_empty_and_huge, u64_ids_full_range, extreme_priorities_with_updates, dyn_trait_object_works, blocked_producer_wakes_on_claim_and_cancel, blocked_producer_gets_shutdown, stale_guard_cannot_touch_a_later_claim, panicking_user_code_leaves_the_queue_consistent, default_retention_is_bounded, new_user_api, batch_claim_takes_the_best_in_order, batch_claim_max_zero_and_errors, blocked_batch_claim_wakes_on_adds, batch_add_wakes_every_blocked_claimer, batch_claim_is_atomic_among_blocked_claimers, try_add_tasks_refuses_each_as_try_add_would, complete_claims_per_item_results, fail_tasks_per_item_results, blocked_producers_wake_after_batch_claim, batch_claim_clone_panic_puts_the_batch_back, batch_add_panic_keeps_earlier_tasks_and_wakes, batch_claim_panic_after_hand_off_keeps_a_completed_task);
         }
     };
     (@tests $factory:ty; $($test:ident),+) => {
