@@ -25,7 +25,7 @@ pub struct StateKey {
     pub processing: Vec<(Id, i64, u32)>,
     pub finished: Vec<(Id, TaskStatus)>,
     /// For each claim held by a thread, what a fenced operation on it would meet now.
-    pub held: Vec<((usize, usize), Result<(), MemoryError>)>,
+    pub held: Vec<((usize, usize, u8), Result<(), MemoryError>)>,
 }
 
 /// Why a history is not linearizable.
@@ -100,7 +100,7 @@ pub fn check_with(
             at[i] = (t, k);
         }
     }
-    let mut ids: Vec<Id> = history.iter().filter_map(|e| e.op.id()).collect();
+    let mut ids: Vec<Id> = history.iter().flat_map(|e| e.op.ids()).collect();
     ids.sort_unstable();
     ids.dedup();
     let mut c = Checker {
