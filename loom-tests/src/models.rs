@@ -727,6 +727,45 @@ pub fn claimers_wake_on_batch_add<Q: LoomQueue>() -> Explored {
     })
 }
 
+/// A batch claim is one atomic step, and a batch add wakes batch and single claimers alike: a
+/// batch claimer (up to 2) and a single claimer block in `get_next_tasks(2, None)` /
+/// `get_next_task(None)`; one `try_add_tasks` of tasks 1 (priority 0), 2 (priority 2) and 3
+/// (priority 1), best first 2, 3, 1. Either the batch claimer went first and took [2, 3], the
+/// single claimer then 1; or the single claimer took 2 and the batch claimer [3, 1]. A batch of
+/// [2, 1] with 3 to the single claimer is no order of the two claims (the batch was taken in two
+/// steps with the other claim in between); a claimer left asleep is a lost wake-up (deadlock).
+pub fn batch_claim_is_atomic<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("batch_claim_is_atomic"), move || {
+        let q = queue::<Q>(Cfg::default());
+        let qb = Arc::clone(&q);
+        let batch = thread::spawn(move || qb.get_next_tasks(2, None).map(|b| batch_ids(&b)));
+        let qs = Arc::clone(&q);
+        let single = thread::spawn(move || qs.get_next_task(None).map(|t| t.id));
+        let refused = q.try_add_tasks(vec![
+            taskq::Task::new(1, 0, 10),
+            taskq::Task::new(2, 2, 20),
+            taskq::Task::new(3, 1, 30),
+        ]);
+        assert!(refused.is_empty());
+        let batch = batch.join().unwrap().expect("the batch claimer gets tasks");
+        let single = single
+            .join()
+            .unwrap()
+            .expect("the single claimer gets a task");
+        match (&batch[..], single) {
+            ([2, 3], 1) | ([3, 1], 2) => {}
+            _ => panic!(
+                "batch claim of up to 2 got {batch:?} while a single claim got {single}: not the \
+                 best tasks at one instant"
+            ),
+        }
+        assert_eq!(
+            assert_consistent(&*q, &[1, 2, 3]),
+            [TaskStatus::Processing; 3]
+        );
+    })
+}
+
 /// A batch claim racing a single claim: three tasks queued (best first 2, 3, 1); a thread takes
 /// up to 2 with `try_get_next_tasks`, the main thread one with `try_get_next_task`. No task is
 /// claimed twice, none is lost, and the outcome is one of the two orders: [2, 3] then 1, or 2

@@ -99,11 +99,12 @@ mutant!(
 );
 
 // BatchAddWakesOne: a batch add wakes one blocked claimer however many tasks it queued. Caught
-// on Mutex and RwLock (two claimers blocked, a batch add of two tasks). Not on ChannelTaskQueue,
-// where no model can catch it: the mutant changes the `Wake` a batch add returns, and Channel's
-// claimers are served without it (the add's own critical section ends with `settle`, which hands
-// a queued task to every waiting claimer; its `notify` ignores the `Wake`). Checked: the mutant
-// survives `claimers_wake_on_batch_add` on Channel, which runs there on the real code.
+// on Mutex and RwLock, with two single claimers blocked (`claimers_wake_on_batch_add`) and with a
+// batch claimer and a single one (`batch_claim_is_atomic`). Not on ChannelTaskQueue, where no
+// model can catch it: the mutant changes the `Wake` a batch add returns, and Channel's claimers
+// are served without it (the add's own critical section ends with `settle`, which hands a queued
+// task to every waiting claimer; its `notify` ignores the `Wake`). Checked: the mutant survives
+// `claimers_wake_on_batch_add` on Channel, which runs there on the real code.
 mutant!(
     mutex_batch_add_wakes_one,
     "BatchAddWakesOne",
@@ -114,6 +115,18 @@ mutant!(
     rwlock_batch_add_wakes_one,
     "BatchAddWakesOne",
     claimers_wake_on_batch_add,
+    RwLock
+);
+mutant!(
+    mutex_batch_add_wakes_one_mixed,
+    "BatchAddWakesOne",
+    batch_claim_is_atomic,
+    Mutex
+);
+mutant!(
+    rwlock_batch_add_wakes_one_mixed,
+    "BatchAddWakesOne",
+    batch_claim_is_atomic,
     RwLock
 );
 
