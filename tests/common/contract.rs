@@ -2526,10 +2526,8 @@ pub fn batch_claim_clone_panic_puts_the_batch_back<F: Factory>() {
     };
     let before = order(&q);
     assert_eq!(before, [(3, 0), (2, 1), (5, 0), (1, 0), (4, 0)]);
-    let calls: [(
-        &str,
-        &(dyn Fn() -> Result<Vec<Task<Picky, u64>>, ClaimError> + Sync),
-    ); 4] = [
+    type Call<'a> = &'a (dyn Fn() -> Result<Vec<Task<Picky, u64>>, ClaimError> + Sync);
+    let calls: [(&str, Call<'_>); 4] = [
         ("try_get_next_tasks", &|| q.try_get_next_tasks(4)),
         ("get_next_tasks(zero)", &|| {
             q.get_next_tasks(4, Some(Duration::ZERO))

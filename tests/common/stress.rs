@@ -453,7 +453,7 @@ pub fn batch_mix<F: Factory>(producers: u64, consumers: usize, per_producer: u64
                             next += 1;
                             continue;
                         }
-                        let fresh = (rng.below(8) as u64).min(ids.end - next);
+                        let fresh = rng.below(8).min(ids.end - next);
                         let mut batch = std::mem::take(&mut pending);
                         batch
                             .extend((next..next + fresh).map(|id| Task::new(id, priority(id), id)));
@@ -543,10 +543,10 @@ pub fn batch_mix<F: Factory>(producers: u64, consumers: usize, per_producer: u64
                             batches.fetch_add(1, SeqCst);
                         }
                         // Counted, and checked at the end, so that the other checks still run.
-                        if batch.windows(2).any(|w| w[0].priority < w[1].priority) {
-                            if unordered.fetch_add(1, SeqCst) == 0 {
-                                *first_unordered.lock().unwrap() = format!("{batch:?}");
-                            }
+                        if batch.windows(2).any(|w| w[0].priority < w[1].priority)
+                            && unordered.fetch_add(1, SeqCst) == 0
+                        {
+                            *first_unordered.lock().unwrap() = format!("{batch:?}");
                         }
                         for task in &batch {
                             let id = task.id;
