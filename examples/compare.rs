@@ -1,6 +1,6 @@
 // `compare`: runs the benchmark workloads W1..W5 (benches/common, shared with the criterion
-// benches) against every contender, prints a table of median throughputs with ratios to
-// `reference` and `limit`, checks the README's performance targets, and writes the results as
+// benches) against every contender, prints a table of median throughputs with ratios to the best
+// peer (`reference`, `skiplist`, `priority-queue`) and to `limit`, checks the README's performance targets, and writes the results as
 // JSON and as an SVG plot. `cargo run --release --example compare -- --help` for the options.
 
 #[path = "../benches/common/mod.rs"]
@@ -127,7 +127,7 @@ fn usage() -> String {
          --tasks N          tasks per run (N below; default 150000)\n  \
          --threads LIST     thread counts, comma-separated (default 1,2,4,8)\n  \
          --workloads LIST   any of w1,w2,w3,w4,w5 (default all)\n  \
-         --contenders LIST  any of {} (default all; ratios need reference and limit)\n  \
+         --contenders LIST  any of {} (default all; ratios need the peers and limit)\n  \
          --reps N           repetitions per point; the median is reported (default 5)\n  \
          --prefill N        PREFILL, the queue depth of W2..W5 (default 10000)\n  \
          --out DIR          where compare.json and compare.svg go (default compare-out/)\n  \
@@ -215,6 +215,11 @@ struct Row {
     ns_per_task: f64,
     peak_bytes: Option<usize>,
     bytes_per_live: Option<f64>,
+    /// Against the best peer at this point (same workload and threads).
+    vs_peer: Option<f64>,
+    /// Which peer that was.
+    best_peer: Option<Contender>,
+    /// Against the textbook `reference` (JSON only, for continuity with older runs).
     vs_reference: Option<f64>,
     vs_limit: Option<f64>,
     /// W4: what became of the cancels, per repetition.
@@ -321,18 +326,30 @@ fn measure(o: &Options) -> Vec<Row> {
             ns_per_task: common::median(&ns),
             peak_bytes: mem[i].map(|m| m.0),
             bytes_per_live: mem[i].map(|m| m.1),
+            vs_peer: None,
+            best_peer: None,
             vs_reference: None,
             vs_limit: None,
             cancels: outs[i].iter().filter_map(|out| out.cancels).collect(),
         });
     }
     eprintln!("done in {:.1}s", started.elapsed().as_secs_f64());
+    // The best peer per point, the textbook reference and the limit per workload.
+    let mut best: HashMap<(Workload, usize), (f64, Contender)> = HashMap::new();
     let mut reference = HashMap::new();
     let mut limit = HashMap::new();
     for r in &rows {
         match r.contender.role() {
-            Role::Reference => {
-                reference.insert((r.workload, r.threads), r.tasks_per_s);
+            Role::Peer => {
+                let b = best
+                    .entry((r.workload, r.threads))
+                    .or_insert((r.tasks_per_s, r.contender));
+                if r.tasks_per_s > b.0 {
+                    *b = (r.tasks_per_s, r.contender);
+                }
+                if r.contender.short() == "reference" {
+                    reference.insert((r.workload, r.threads), r.tasks_per_s);
+                }
             }
             Role::Limit => {
                 limit.insert(r.workload, r.tasks_per_s);
@@ -341,6 +358,9 @@ fn measure(o: &Options) -> Vec<Row> {
         }
     }
     for r in &mut rows {
+        let b = best.get(&(r.workload, r.threads));
+        r.vs_peer = b.map(|b| r.tasks_per_s / b.0);
+        r.best_peer = b.map(|b| b.1);
         r.vs_reference = reference
             .get(&(r.workload, r.threads))
             .map(|x| r.tasks_per_s / x);
@@ -360,12 +380,13 @@ fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<4} {:<26} {:>7} {:>12} {:>9} {:>8} {:>10} {:>12} {:>12} {:>18}",
+        "{:<4} {:<26} {:>7} {:>12} {:>9} {:<15} {:>8} {:>10} {:>12} {:>12} {:>18}",
         "wl",
         "contender",
         "threads",
         "Mtasks/s",
-        "vs ref",
+        "vs peer",
+        "(best peer)",
         "vs limit",
         "ns/task",
         "Mreads/s",
@@ -380,7 +401,7 @@ fn table(rows: &[Row]) -> String {
         last = Some(r.workload);
         let _ = writeln!(
             s,
-            "{:<4} {:<26} {:>7} {:>12.3} {:>9} {:>8} {:>10.1} {:>12} {:>12} {:>18}",
+            "{:<4} {:<26} {:>7} {:>12.3} {:>9} {:<15} {:>8} {:>10.1} {:>12} {:>12} {:>18}",
             r.workload.name(),
             r.contender.name(),
             if r.contender.role() == Role::Limit && r.workload != Workload::W5 {
@@ -389,7 +410,8 @@ fn table(rows: &[Row]) -> String {
                 r.threads.to_string()
             },
             r.tasks_per_s / 1e6,
-            ratio(r.vs_reference),
+            ratio(r.vs_peer),
+            r.best_peer.map_or("-", |c| c.name()),
             ratio(r.vs_limit),
             r.ns_per_task,
             r.reads_per_s
@@ -420,15 +442,16 @@ fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
                 .filter(|r| r.workload == w && r.threads == t && r.contender.is_strategy())
                 .max_by(|a, b| a.tasks_per_s.total_cmp(&b.tasks_per_s));
             let Some(best) = best else { continue };
-            let (vr, vl) = (best.vs_reference, best.vs_limit);
-            let ok = vr.zip(vl).map(|(r, l)| r >= 3.0 && l >= 0.6);
+            let (vp, vl) = (best.vs_peer, best.vs_limit);
+            let ok = vp.zip(vl).map(|(p, l)| p >= 3.0 && l >= 0.6);
             out.push((
                 format!(
-                    "{} threads={t}: best strategy {} is {} reference (target >= 3x) and {} limit \
-                     (target >= 0.6x)",
+                    "{} threads={t}: best strategy {} is {} the best peer ({}; target >= 3x) and \
+                     {} limit (target >= 0.6x)",
                     w.name(),
                     best.contender.name(),
-                    ratio(vr),
+                    ratio(vp),
+                    best.best_peer.map_or("-", |c| c.name()),
                     ratio(vl)
                 ),
                 ok,
@@ -468,7 +491,7 @@ fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
             .fold(0.0, f64::max);
         let reference = w4
             .iter()
-            .filter(|r| r.contender.role() == Role::Reference)
+            .filter(|r| r.contender.short() == "reference")
             .filter_map(|r| r.bytes_per_live)
             .fold(0.0, f64::max);
         out.push((
@@ -528,6 +551,8 @@ fn json(o: &Options, rows: &[Row], checks: &[(String, Option<bool>)]) -> serde_j
             "reads_per_s_median": r.reads_per_s,
             "peak_bytes": r.peak_bytes,
             "bytes_per_live_task": r.bytes_per_live,
+            "vs_best_peer": r.vs_peer,
+            "best_peer": r.best_peer.map(|c| c.name()),
             "vs_reference": r.vs_reference,
             "vs_limit": r.vs_limit,
             "cancels": r.cancels_median().map(|(landed, lost)| serde_json::json!({

@@ -1,8 +1,8 @@
 // Shared by `benches/queues.rs` (criterion) and `examples/compare.rs`: the contenders and the five
 // workloads, written once. The workloads run on any `BenchQueue`, a bench-local trait with just
 // the operations they use, implemented once for every `taskq::Queue` (through `TaskQueue`) and
-// once per peer (`reference`, `crossbeam`); `limit` is a plain single-threaded structure with loops
-// of its own. Every workload checks its own end state with checks that hold for any correct queue
+// once per peer (`reference`, `skiplist`, `priority-queue`) and for the `crossbeam` ceiling; `limit`
+// is a plain single-threaded structure with loops of its own. Every workload checks its own end state with checks that hold for any correct queue
 // (task counts, queue depth), so a broken contender fails loudly instead of producing a fast
 // number.
 #![allow(dead_code)]
@@ -10,7 +10,9 @@
 pub mod fifo;
 pub mod fxhash;
 pub mod plain;
+pub mod pq;
 pub mod reference;
+pub mod skiplist;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -25,7 +27,9 @@ use taskq::{Queue, Retention, TaskQueue, TaskStatus};
 use fifo::CrossbeamFifo;
 use fxhash::FxBuildHasher;
 use plain::PlainQueue;
+use pq::PriorityQueueQueue;
 use reference::ReferenceQueue;
+use skiplist::SkipListQueue;
 
 /// Default number of tasks pre-filled into the queue for W2, W3, W4 and W5.
 pub const DEFAULT_PREFILL: u64 = 10_000;
@@ -200,8 +204,8 @@ impl Workload {
                  all added tasks are cancelled while queued; with T > 1 a cancel can lose the race \
                  to another worker's claim of b, which is counted (cancels landed / claimed \
                  instead), not an error. Live tasks stay at ~PREFILL. taskq strategies use \
-                 Retention::KeepNone (memory follows live tasks); reference keeps everything by \
-                 design. tasks/s = N (added, all finished) / wall time. Memory: peak heap bytes \
+                 Retention::KeepNone (memory follows live tasks), and so do the skiplist and \
+                 priority-queue peers and limit; reference keeps everything by design. tasks/s = N (added, all finished) / wall time. Memory: peak heap bytes \
                  (counting allocator, in compare only, one extra untimed run) from just before \
                  the queue is built, divided by PREFILL live tasks."
             }
@@ -221,8 +225,9 @@ pub enum Role {
     Strategy,
     /// A taskq strategy with other options, reported beside them.
     Variant,
-    /// The textbook queue the "vs ref" ratios are taken against.
-    Reference,
+    /// A queue built from other parts (the textbook design, crates.io crates): the "vs peer"
+    /// ratios are taken against the best peer at each point.
+    Peer,
     /// One thread, no lock: the "vs limit" ratios. It runs once per workload (threads = 1) and
     /// does the whole workload's work on that thread.
     Limit,
@@ -261,11 +266,40 @@ impl Contender {
         Contender {
             name: "reference",
             short: "reference",
-            role: Role::Reference,
+            role: Role::Peer,
             about: "textbook: std Mutex + BinaryHeap<(prio, Reverse(seq), id)> + HashMap, condvar \
                     notified on every add, tombstones for cancel, finished tasks never dropped",
             workloads: &Workload::ALL,
             runner: |w, threads, p, mem| run_queue(&ReferenceQueue::new(), w, threads, p, mem),
+        },
+        Contender {
+            name: "skiplist",
+            short: "skiplist",
+            role: Role::Peer,
+            about: "lock-free: crossbeam-skiplist SkipMap<(Reverse(prio), seq), (id, payload)> \
+                    (claim = pop_front, cancel = remove), dashmap DashMap of statuses, AtomicU64 \
+                    seq; a parking_lot Mutex + Condvar only to sleep on an empty map (adders \
+                    notify only when a claimer sleeps); finished records kept as the workload's \
+                    retention says",
+            workloads: &Workload::ALL,
+            runner: |w, threads, p, mem| {
+                let q = SkipListQueue::new(w.retention() != Retention::KeepNone);
+                run_queue(&q, w, threads, p, mem)
+            },
+        },
+        Contender {
+            name: "priority-queue",
+            short: "priority-queue",
+            role: Role::Peer,
+            about: "the priority-queue crate's keyed PriorityQueue<id, (prio, Reverse(seq))> \
+                    (cancel = remove, no tombstones) + HashMap of records, behind one parking_lot \
+                    Mutex + Condvar notified only when a claimer sleeps; finished records kept as \
+                    the workload's retention says",
+            workloads: &Workload::ALL,
+            runner: |w, threads, p, mem| {
+                let q = PriorityQueueQueue::new(w.retention() != Retention::KeepNone);
+                run_queue(&q, w, threads, p, mem)
+            },
         },
         Contender {
             name: "limit",
@@ -539,7 +573,7 @@ fn prefill<Q: BenchQueue>(q: &Q, first: u64, count: u64, rng: &mut Rng) {
 fn claim_and_complete<Q: BenchQueue>(q: &Q) {
     let (id, payload) = q.claim(None).expect("claim");
     assert_eq!(payload, id, "a task came with another task's payload");
-    assert!(q.complete(id), "complete");
+    assert!(q.complete(id), "complete {id}: status {:?}", q.status(id));
 }
 
 fn outcome(elapsed: Duration, tasks: u64, reads: u64, live: u64) -> Outcome {
