@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
-use common::{Cancels, Contender, MemProbe, Outcome, Params, Role, Workload};
+use common::{Cancels, Contender, Dist, MemProbe, Outcome, Params, Role, Workload};
 use taskq::strategy;
 
 // ---------------------------------------------------------------------------------------------
@@ -101,6 +101,7 @@ const PROBE: MemProbe = MemProbe {
 };
 
 // ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Options.
 
 const DEFAULT_TASKS: u64 = 150_000;
@@ -111,6 +112,7 @@ struct Options {
     prefill: u64,
     threads: Vec<usize>,
     workloads: Vec<Workload>,
+    dists: Vec<Dist>,
     contenders: Vec<Contender>,
     reps: usize,
     out: PathBuf,
@@ -120,13 +122,15 @@ struct Options {
 fn usage() -> String {
     let shorts: Vec<&str> = Contender::ALL.iter().map(|c| c.short()).collect();
     let mut s = format!(
-        "compare: taskq's strategies against a textbook queue, a lock-free single-thread limit \
-         and crossbeam-channel\n\n\
+        "compare: taskq's strategies against peers (a textbook queue and queues built from \
+         crates.io crates), a lock-free single-thread limit and crossbeam-channel\n\n\
          USAGE: cargo run --release --example compare -- [OPTIONS]\n\n\
          OPTIONS:\n  \
          --tasks N          tasks per run (N below; default 150000)\n  \
          --threads LIST     thread counts, comma-separated (default 1,2,4,8)\n  \
          --workloads LIST   any of w1,w2,w3,w4,w5 (default all)\n  \
+         --dists LIST       priority distributions for W1 and W2: few (0..100), distinct \
+         (default both)\n  \
          --contenders LIST  any of {} (default all; ratios need the peers and limit)\n  \
          --reps N           repetitions per point; the median is reported (default 5)\n  \
          --prefill N        PREFILL, the queue depth of W2..W5 (default 10000)\n  \
@@ -165,6 +169,7 @@ fn parse_args() -> Result<Options, String> {
         prefill: common::DEFAULT_PREFILL,
         threads: vec![1, 2, 4, 8],
         workloads: Workload::ALL.to_vec(),
+        dists: Dist::ALL.to_vec(),
         contenders: Contender::ALL.to_vec(),
         reps: DEFAULT_REPS,
         out: PathBuf::from("compare-out"),
@@ -190,6 +195,7 @@ fn parse_args() -> Result<Options, String> {
             "--reps" => o.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
             "--threads" => o.threads = parse_list(&value()?, |x| x.parse().ok())?,
             "--workloads" => o.workloads = parse_list(&value()?, Workload::parse)?,
+            "--dists" => o.dists = parse_list(&value()?, Dist::parse)?,
             "--contenders" => o.contenders = parse_list(&value()?, Contender::parse)?,
             "--out" => o.out = PathBuf::from(value()?),
             other => return Err(format!("unknown option {other:?} (try --help)")),
@@ -207,6 +213,7 @@ fn parse_args() -> Result<Options, String> {
 /// One line of the table: the medians over the repetitions of one point.
 struct Row {
     workload: Workload,
+    dist: Dist,
     contender: Contender,
     threads: usize,
     tasks_per_s: f64,
@@ -215,7 +222,7 @@ struct Row {
     ns_per_task: f64,
     peak_bytes: Option<usize>,
     bytes_per_live: Option<f64>,
-    /// Against the best peer at this point (same workload and threads).
+    /// Against the best peer at this point (same workload, distribution and threads).
     vs_peer: Option<f64>,
     /// Which peer that was.
     best_peer: Option<Contender>,
@@ -240,33 +247,48 @@ impl Row {
             .collect();
         Some((common::median(&landed), common::median(&lost)))
     }
+
+    /// Its case: workload and distribution.
+    fn case(&self) -> (Workload, Dist) {
+        (self.workload, self.dist)
+    }
 }
 
+/// One point of the plan: workload, distribution, contender, threads.
+type Point = (Workload, Dist, Contender, usize);
+
 fn measure(o: &Options) -> Vec<Row> {
-    let params = Params {
+    let params = |d: Dist| Params {
         tasks: o.tasks,
         prefill: o.prefill,
+        dist: d,
     };
-    let mut plan = Vec::new();
+    let mut plan: Vec<Point> = Vec::new();
     for &w in &o.workloads {
-        for &c in Contender::ALL {
-            if c.supports(w) && o.contenders.contains(&c) {
-                plan.extend(c.threads(w, &o.threads).into_iter().map(|t| (w, c, t)));
+        for &d in w.dists().iter().filter(|d| o.dists.contains(d)) {
+            for &c in Contender::ALL {
+                if c.supports(w) && o.contenders.contains(&c) {
+                    plan.extend(c.threads(w, &o.threads).into_iter().map(|t| (w, d, c, t)));
+                }
             }
         }
     }
-    // Repetitions are interleaved: every point of a workload runs once before any runs again, so
+    // Repetitions are interleaved: every point of a case runs once before any runs again, so
     // that load changes on a shared machine hit all contenders of a comparison alike.
     let started = std::time::Instant::now();
     let mut outs: Vec<Vec<Outcome>> = vec![Vec::new(); plan.len()];
     let mut mem: Vec<Option<(usize, f64)>> = vec![None; plan.len()];
+    let mut cases: Vec<(Workload, Dist)> = plan.iter().map(|p| (p.0, p.1)).collect();
+    cases.dedup();
     let mut done = 0;
-    for &w in &o.workloads {
-        let points: Vec<usize> = (0..plan.len()).filter(|&i| plan[i].0 == w).collect();
+    for (w, d) in cases {
+        let points: Vec<usize> = (0..plan.len())
+            .filter(|&i| (plan[i].0, plan[i].1) == (w, d))
+            .collect();
         for rep in 0..o.reps {
             for &i in &points {
-                let (w, c, t) = plan[i];
-                let out = common::run(w, c, t, params, None).expect("planned");
+                let (w, d, c, t) = plan[i];
+                let out = common::run(w, c, t, params(d), None).expect("planned");
                 done += 1;
                 let extra = match out.cancels {
                     _ if w == Workload::W3 => {
@@ -279,11 +301,12 @@ fn measure(o: &Options) -> Vec<Row> {
                     None => String::new(),
                 };
                 eprintln!(
-                    "[{:>3}/{}] {:>5.1}s  {} {:<26} threads={:<2} rep {}/{}: {:>8.3} Mtasks/s{}",
+                    "[{:>3}/{}] {:>5.1}s  {:<11} {:<26} threads={:<2} rep {}/{}: {:>8.3} \
+                     Mtasks/s{}",
                     done,
                     plan.len() * o.reps,
                     started.elapsed().as_secs_f64(),
-                    w.name(),
+                    w.label(d),
                     c.name(),
                     t,
                     rep + 1,
@@ -297,8 +320,8 @@ fn measure(o: &Options) -> Vec<Row> {
         if w == Workload::W4 {
             // Memory: one extra, untimed run per point with the counting allocator on.
             for &i in &points {
-                let (w, c, t) = plan[i];
-                let out = common::run(w, c, t, params, Some(PROBE)).expect("planned");
+                let (w, d, c, t) = plan[i];
+                let out = common::run(w, c, t, params(d), Some(PROBE)).expect("planned");
                 let peak = out.peak_bytes.unwrap_or(0);
                 let per_live = peak as f64 / out.live.max(1) as f64;
                 eprintln!(
@@ -312,12 +335,13 @@ fn measure(o: &Options) -> Vec<Row> {
         }
     }
     let mut rows = Vec::new();
-    for (i, &(w, c, t)) in plan.iter().enumerate() {
+    for (i, &(w, d, c, t)) in plan.iter().enumerate() {
         let samples: Vec<f64> = outs[i].iter().map(Outcome::tasks_per_s).collect();
         let reads: Vec<f64> = outs[i].iter().map(Outcome::reads_per_s).collect();
         let ns: Vec<f64> = outs[i].iter().map(Outcome::ns_per_task).collect();
         rows.push(Row {
             workload: w,
+            dist: d,
             contender: c,
             threads: t,
             tasks_per_s: common::median(&samples),
@@ -334,37 +358,36 @@ fn measure(o: &Options) -> Vec<Row> {
         });
     }
     eprintln!("done in {:.1}s", started.elapsed().as_secs_f64());
-    // The best peer per point, the textbook reference and the limit per workload.
-    let mut best: HashMap<(Workload, usize), (f64, Contender)> = HashMap::new();
-    let mut reference = HashMap::new();
+    // The best peer per point, the textbook reference per point and the limit per case.
+    type Key = (Workload, Dist, usize);
+    let mut best: HashMap<Key, (f64, Contender)> = HashMap::new();
+    let mut reference: HashMap<Key, f64> = HashMap::new();
     let mut limit = HashMap::new();
     for r in &rows {
+        let key = (r.workload, r.dist, r.threads);
         match r.contender.role() {
             Role::Peer => {
-                let b = best
-                    .entry((r.workload, r.threads))
-                    .or_insert((r.tasks_per_s, r.contender));
+                let b = best.entry(key).or_insert((r.tasks_per_s, r.contender));
                 if r.tasks_per_s > b.0 {
                     *b = (r.tasks_per_s, r.contender);
                 }
                 if r.contender.short() == "reference" {
-                    reference.insert((r.workload, r.threads), r.tasks_per_s);
+                    reference.insert(key, r.tasks_per_s);
                 }
             }
             Role::Limit => {
-                limit.insert(r.workload, r.tasks_per_s);
+                limit.insert(r.case(), r.tasks_per_s);
             }
             _ => {}
         }
     }
     for r in &mut rows {
-        let b = best.get(&(r.workload, r.threads));
+        let key = (r.workload, r.dist, r.threads);
+        let b = best.get(&key);
         r.vs_peer = b.map(|b| r.tasks_per_s / b.0);
         r.best_peer = b.map(|b| b.1);
-        r.vs_reference = reference
-            .get(&(r.workload, r.threads))
-            .map(|x| r.tasks_per_s / x);
-        r.vs_limit = limit.get(&r.workload).map(|x| r.tasks_per_s / x);
+        r.vs_reference = reference.get(&key).map(|x| r.tasks_per_s / x);
+        r.vs_limit = limit.get(&r.case()).map(|x| r.tasks_per_s / x);
     }
     rows
 }
@@ -376,70 +399,106 @@ fn ratio(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |x| format!("{x:.2}x"))
 }
 
-fn table(rows: &[Row]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:<4} {:<26} {:>7} {:>12} {:>9} {:<15} {:>8} {:>10} {:>12} {:>12} {:>18}",
-        "wl",
-        "contender",
-        "threads",
-        "Mtasks/s",
-        "vs peer",
-        "(best peer)",
-        "vs limit",
-        "ns/task",
-        "Mreads/s",
-        "B/live task",
-        "cancels claimed"
-    );
-    let mut last = None;
+/// The cases (workload, distribution) of `rows`, in order.
+fn cases(rows: &[Row]) -> Vec<(Workload, Dist)> {
+    let mut out: Vec<(Workload, Dist)> = Vec::new();
     for r in rows {
-        if last.is_some() && last != Some(r.workload) {
-            s.push('\n');
+        if !out.contains(&r.case()) {
+            out.push(r.case());
         }
-        last = Some(r.workload);
+    }
+    out
+}
+
+/// A column of the table: its header and how to fill a cell.
+type Column = (&'static str, fn(&Row) -> String);
+
+/// The columns a case shows beyond the common ones.
+fn extra_columns(w: Workload) -> Vec<Column> {
+    match w {
+        Workload::W3 => vec![("Mreads/s", |r: &Row| {
+            r.reads_per_s
+                .map_or_else(|| "-".into(), |x| format!("{:.3}", x / 1e6))
+        })],
+        Workload::W4 => vec![
+            ("B/live task", |r: &Row| {
+                r.bytes_per_live
+                    .map_or_else(|| "-".into(), |x| format!("{x:.0}"))
+            }),
+            ("cancels claimed", |r: &Row| {
+                r.cancels_median().map_or_else(
+                    || "-".into(),
+                    |(landed, lost)| format!("{lost:.0} of {:.0}", landed + lost),
+                )
+            }),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The table: one section per case, with its title, the common columns and its own.
+fn table(rows: &[Row], prefill: u64) -> String {
+    let mut s = String::new();
+    for (w, d) in cases(rows) {
+        let extras = extra_columns(w);
         let _ = writeln!(
             s,
-            "{:<4} {:<26} {:>7} {:>12.3} {:>9} {:<15} {:>8} {:>10.1} {:>12} {:>12} {:>18}",
-            r.workload.name(),
-            r.contender.name(),
-            if r.contender.role() == Role::Limit && r.workload != Workload::W5 {
-                "1 (all)".to_string()
-            } else {
-                r.threads.to_string()
-            },
-            r.tasks_per_s / 1e6,
-            ratio(r.vs_peer),
-            r.best_peer.map_or("-", |c| c.name()),
-            ratio(r.vs_limit),
-            r.ns_per_task,
-            r.reads_per_s
-                .map_or_else(|| "-".into(), |x| format!("{:.3}", x / 1e6)),
-            r.bytes_per_live
-                .map_or_else(|| "-".into(), |x| format!("{x:.0}")),
-            r.cancels_median().map_or_else(
-                || "-".into(),
-                |(landed, lost)| format!("{lost:.0} of {:.0}", landed + lost)
-            ),
+            "{}: {}. threads: {}. Higher Mtasks/s is better.",
+            w.label(d),
+            w.title(d, prefill),
+            w.threads_meaning()
         );
+        let _ = write!(
+            s,
+            "  {:<26} {:>7} {:>9} {:>8} {:<15} {:>8} {:>9}",
+            "contender", "threads", "Mtasks/s", "vs peer", "(best peer)", "vs limit", "ns/task",
+        );
+        for (head, _) in &extras {
+            let _ = write!(s, " {head:>16}");
+        }
+        s.push('\n');
+        for r in rows.iter().filter(|r| r.case() == (w, d)) {
+            let _ = write!(
+                s,
+                "  {:<26} {:>7} {:>9.3} {:>8} {:<15} {:>8} {:>9.1}",
+                r.contender.name(),
+                if r.contender.role() == Role::Limit && r.workload != Workload::W5 {
+                    "1 (all)".to_string()
+                } else {
+                    r.threads.to_string()
+                },
+                r.tasks_per_s / 1e6,
+                ratio(r.vs_peer),
+                r.best_peer.map_or("-", |c| c.name()),
+                ratio(r.vs_limit),
+                r.ns_per_task,
+            );
+            for (_, cell) in &extras {
+                let _ = write!(s, " {:>16}", cell(r));
+            }
+            s.push('\n');
+        }
+        s.push('\n');
     }
     s
 }
 
 fn find(rows: &[Row], w: Workload, c: Contender, t: usize) -> Option<&Row> {
     rows.iter()
-        .find(|r| r.workload == w && r.contender == c && r.threads == t)
+        .find(|r| r.workload == w && r.dist == Dist::Few && r.contender == c && r.threads == t)
 }
 
 /// Checks the targets from the issue against this run; one line each, with the margin.
 fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
     let mut out = Vec::new();
-    for w in [Workload::W1, Workload::W2] {
+    for (w, d) in cases(rows) {
+        if !matches!(w, Workload::W1 | Workload::W2) {
+            continue;
+        }
         for t in [2, 4] {
             let best = rows
                 .iter()
-                .filter(|r| r.workload == w && r.threads == t && r.contender.is_strategy())
+                .filter(|r| r.case() == (w, d) && r.threads == t && r.contender.is_strategy())
                 .max_by(|a, b| a.tasks_per_s.total_cmp(&b.tasks_per_s));
             let Some(best) = best else { continue };
             let (vp, vl) = (best.vs_peer, best.vs_limit);
@@ -448,7 +507,7 @@ fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
                 format!(
                     "{} threads={t}: best strategy {} is {} the best peer ({}; target >= 3x) and \
                      {} limit (target >= 0.6x)",
-                    w.name(),
+                    w.label(d),
                     best.contender.name(),
                     ratio(vp),
                     best.best_peer.map_or("-", |c| c.name()),
@@ -533,16 +592,24 @@ fn json(o: &Options, rows: &[Row], checks: &[(String, Option<bool>)]) -> serde_j
             "prefill": o.prefill,
             "threads": o.threads,
             "workloads": o.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
+            "dists": o.dists.iter().map(|d| d.name()).collect::<Vec<_>>(),
             "contenders": o.contenders.iter().map(|c| c.name()).collect::<Vec<_>>(),
             "reps": o.reps,
         },
+        "dists": Dist::ALL.iter().map(|d| serde_json::json!({
+            "name": d.name(),
+            "priorities": d.describe(),
+        })).collect::<Vec<_>>(),
         "workloads": o.workloads.iter().map(|w| serde_json::json!({
             "name": w.name(),
             "definition": w.describe(),
             "threads": w.threads_meaning(),
+            "dists": w.dists().iter().map(|d| d.name()).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "results": rows.iter().map(|r| serde_json::json!({
+            "case": r.workload.label(r.dist),
             "workload": r.workload.name(),
+            "dist": r.dist.name(),
             "contender": r.contender.name(),
             "threads": r.threads,
             "tasks_per_s_median": r.tasks_per_s,
@@ -573,21 +640,21 @@ fn json(o: &Options, rows: &[Row], checks: &[(String, Option<bool>)]) -> serde_j
 fn plot(path: &Path, rows: &[Row], prefill: u64) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
 
-    let root = SVGBackend::new(path, (1280, 520)).into_drawing_area();
+    let root = SVGBackend::new(path, (1280, 1040)).into_drawing_area();
     root.fill(&WHITE)?;
-    let panels = root.split_evenly((1, 2));
-    let titles = [
-        (
-            Workload::W1,
-            "W1 producers/consumers (P = C = threads)".to_string(),
-        ),
-        (Workload::W2, format!("W2 steady workers, depth {prefill}")),
+    let panels = root.split_evenly((2, 2));
+    let cases = [
+        (Workload::W1, Dist::Few),
+        (Workload::W1, Dist::Distinct),
+        (Workload::W2, Dist::Few),
+        (Workload::W2, Dist::Distinct),
     ];
-    for (panel, (w, title)) in panels.iter().zip(titles) {
-        let mine: Vec<&Row> = rows.iter().filter(|r| r.workload == w).collect();
+    for (panel, (w, d)) in panels.iter().zip(cases) {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.case() == (w, d)).collect();
         if mine.is_empty() {
             continue;
         }
+        let title = w.title(d, prefill);
         let max_t = mine.iter().map(|r| r.threads).max().unwrap_or(1).max(2) as f64;
         let ys = || mine.iter().map(|r| r.tasks_per_s / 1e6);
         let max_y = ys().fold(0.0, f64::max) * 1.3;
@@ -652,16 +719,17 @@ fn main() {
         }
     };
     eprintln!(
-        "compare: tasks={} prefill={} threads={:?} reps={} workloads={:?} on {} CPUs",
+        "compare: tasks={} prefill={} threads={:?} reps={} workloads={:?} dists={:?} on {} CPUs",
         o.tasks,
         o.prefill,
         o.threads,
         o.reps,
         o.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
+        o.dists.iter().map(|d| d.name()).collect::<Vec<_>>(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let rows = measure(&o);
-    println!("{}", table(&rows));
+    print!("{}", table(&rows, o.prefill));
     let checks = targets(&rows);
     if !checks.is_empty() {
         println!("targets:");

@@ -34,8 +34,46 @@ use skiplist::SkipListQueue;
 /// Default number of tasks pre-filled into the queue for W2, W3, W4 and W5.
 pub const DEFAULT_PREFILL: u64 = 10_000;
 
-/// Priorities are drawn uniformly from `0..PRIORITIES`.
+/// With `Dist::Few`, priorities are drawn uniformly from `0..PRIORITIES`.
 pub const PRIORITIES: u64 = 100;
+
+/// How the workloads draw priorities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dist {
+    /// Uniform in `0..PRIORITIES` (100 values): many ties, broken by insertion order.
+    Few,
+    /// All distinct: the generator's 64 random bits as an `i64` (deadlines as priorities). Within
+    /// one thread's stream splitmix64 never repeats; across streams a repeat is a ~2^-40 event.
+    Distinct,
+}
+
+impl Dist {
+    /// Both, in order.
+    pub const ALL: [Dist; 2] = [Dist::Few, Dist::Distinct];
+
+    /// Its short name (`few`, `distinct`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dist::Few => "few",
+            Dist::Distinct => "distinct",
+        }
+    }
+
+    /// Parses `few` or `distinct`.
+    pub fn parse(s: &str) -> Option<Dist> {
+        Dist::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// What it means, for titles and help.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Dist::Few => "priorities 0..100",
+            Dist::Distinct => "all-distinct priorities",
+        }
+    }
+}
 
 /// The operations the workloads perform: what a contender must offer to run them. Ids and
 /// payloads are `u64`; every workload adds a task with its id as payload.
@@ -108,9 +146,12 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// A priority in `0..PRIORITIES`.
-    pub fn priority(&mut self) -> i64 {
-        (self.next_u64() % PRIORITIES) as i64
+    /// A priority drawn as `dist` says.
+    pub fn priority(&mut self, dist: Dist) -> i64 {
+        match dist {
+            Dist::Few => (self.next_u64() % PRIORITIES) as i64,
+            Dist::Distinct => self.next_u64() as i64,
+        }
     }
 }
 
@@ -157,6 +198,36 @@ impl Workload {
             .find(|w| w.name().eq_ignore_ascii_case(s.trim()))
     }
 
+    /// The priority distributions it runs with: both for W1 and W2, `Few` elsewhere.
+    pub fn dists(self) -> &'static [Dist] {
+        match self {
+            Workload::W1 | Workload::W2 => &Dist::ALL,
+            _ => &[Dist::Few],
+        }
+    }
+
+    /// Its title, spelled out: what it does, with `dist`'s priorities.
+    pub fn title(self, dist: Dist, prefill: u64) -> String {
+        let what = match self {
+            Workload::W1 => "W1 producers/consumers".to_string(),
+            Workload::W2 => format!("W2 steady workers at depth {prefill}"),
+            Workload::W3 => format!("W3 status reads beside 1 worker at depth {prefill}"),
+            Workload::W4 => format!("W4 cancel-heavy at depth {prefill}"),
+            Workload::W5 => format!("W5 single thread at depth {prefill}"),
+        };
+        format!("{what}, {}", dist.describe())
+    }
+
+    /// The label of one (workload, distribution) case, as in tables, JSON and benchmark groups:
+    /// `w1-few`, `w1-distinct`, ..., or just `w3` for a workload with one distribution.
+    pub fn label(self, dist: Dist) -> String {
+        if self.dists().len() > 1 {
+            format!("{}-{}", self.name(), dist.name())
+        } else {
+            self.name().to_string()
+        }
+    }
+
     /// What the `threads` parameter means for it.
     pub fn threads_meaning(self) -> &'static str {
         match self {
@@ -180,16 +251,16 @@ impl Workload {
     pub fn describe(self) -> &'static str {
         match self {
             Workload::W1 => {
-                "W1 producers/consumers: P producers each add N/P tasks (ids unique, priorities \
-                 uniform in 0..100) while C = P consumers loop get_next_task(None) + complete_task \
+                "W1 producers/consumers: P producers each add N/P tasks (ids unique; priorities \
+                 uniform in 0..100 (few) or all distinct (distinct), two cases) while C = P consumers loop get_next_task(None) + complete_task \
                  until all N are done. Empty queue at start; Retention::KeepAll. tasks/s = N / wall \
                  time from a start barrier to the last join. threads = P = C."
             }
             Workload::W2 => {
-                "W2 steady workers: queue pre-filled with PREFILL tasks (default 10k, priorities \
-                 0..100, not timed); T threads each loop N/T times: get_next_task(None), \
-                 complete_task, add_task(new id, priority 0..100). Depth stays at PREFILL. \
-                 Retention::KeepAll. tasks/s = N / wall time."
+                "W2 steady workers: queue pre-filled with PREFILL tasks (default 10k, not timed); \
+                 T threads each loop N/T times: get_next_task(None), complete_task, add_task(new \
+                 id). Priorities uniform in 0..100 (few) or all distinct (distinct), two cases. \
+                 Depth stays at PREFILL. Retention::KeepAll. tasks/s = N / wall time."
             }
             Workload::W3 => {
                 "W3 status-heavy: W2 with ONE worker doing N/4 iterations, plus R reader threads \
@@ -439,6 +510,8 @@ pub struct Params {
     pub tasks: u64,
     /// Queue depth before the timed part of W2..W5.
     pub prefill: u64,
+    /// How priorities are drawn (one of the workload's `dists`).
+    pub dist: Dist,
 }
 
 /// Hooks into a counting allocator, supplied by `compare` (benches pass none).
@@ -554,7 +627,7 @@ fn run_queue<Q: BenchQueue>(
     mem: Option<MemProbe>,
 ) -> Outcome {
     match w {
-        Workload::W1 => w1(q, threads, p.tasks),
+        Workload::W1 => w1(q, threads, p),
         Workload::W2 => w2(q, threads, p),
         Workload::W3 => w3(q, threads, p),
         Workload::W4 => w4(q, threads, p, mem),
@@ -562,10 +635,11 @@ fn run_queue<Q: BenchQueue>(
     }
 }
 
-/// Adds `count` tasks with ids `first..first + count`, priorities from `rng`.
-fn prefill<Q: BenchQueue>(q: &Q, first: u64, count: u64, rng: &mut Rng) {
-    for id in first..first + count {
-        assert!(q.add(id, rng.priority(), id), "prefill add");
+/// Adds PREFILL tasks with ids `0..PREFILL`, priorities from their own stream.
+fn prefill<Q: BenchQueue>(q: &Q, p: Params) {
+    let mut rng = Rng::new(1000);
+    for id in 0..p.prefill {
+        assert!(q.add(id, rng.priority(p.dist), id), "prefill add");
     }
 }
 
@@ -615,16 +689,16 @@ fn run_threads<F: Fn(usize) + Sync>(n: usize, f: F) -> Duration {
 }
 
 /// W1: P producers, C = P consumers, N tasks through an initially empty queue.
-pub fn w1<Q: BenchQueue>(q: &Q, pairs: usize, n: u64) -> Outcome {
-    let per = n / pairs as u64;
+pub fn w1<Q: BenchQueue>(q: &Q, pairs: usize, p: Params) -> Outcome {
+    let per = p.tasks / pairs as u64;
     let total = per * pairs as u64;
     let claims = AtomicU64::new(0);
     let elapsed = run_threads(2 * pairs, |i| {
         if i < pairs {
-            let p = i as u64;
-            let mut rng = Rng::new(p);
-            for id in p * per..(p + 1) * per {
-                assert!(q.add(id, rng.priority(), id), "add");
+            let i = i as u64;
+            let mut rng = Rng::new(i);
+            for id in i * per..(i + 1) * per {
+                assert!(q.add(id, rng.priority(p.dist), id), "add");
             }
         } else {
             // Exactly `total` claims are made in all, and `total` tasks arrive: none blocks
@@ -639,20 +713,20 @@ pub fn w1<Q: BenchQueue>(q: &Q, pairs: usize, n: u64) -> Outcome {
 }
 
 /// The W2 loop body for one worker: `iters` times claim, complete, add a new id.
-fn steady_loop<Q: BenchQueue>(q: &Q, first_id: u64, iters: u64, rng: &mut Rng) {
+fn steady_loop<Q: BenchQueue>(q: &Q, first_id: u64, iters: u64, rng: &mut Rng, dist: Dist) {
     for id in first_id..first_id + iters {
         claim_and_complete(q);
-        assert!(q.add(id, rng.priority(), id), "add");
+        assert!(q.add(id, rng.priority(dist), id), "add");
     }
 }
 
 /// W2: pre-filled queue, T workers each loop claim, complete, add.
 pub fn w2<Q: BenchQueue>(q: &Q, threads: usize, p: Params) -> Outcome {
-    prefill(q, 0, p.prefill, &mut Rng::new(1000));
+    prefill(q, p);
     let per = p.tasks / threads as u64;
     let elapsed = run_threads(threads, |t| {
         let t = t as u64;
-        steady_loop(q, p.prefill + t * per, per, &mut Rng::new(t));
+        steady_loop(q, p.prefill + t * per, per, &mut Rng::new(t), p.dist);
     });
     assert_eq!(q.queued() as u64, p.prefill, "W2 changed the queue depth");
     outcome(elapsed, per * threads as u64, 0, p.prefill)
@@ -660,7 +734,7 @@ pub fn w2<Q: BenchQueue>(q: &Q, threads: usize, p: Params) -> Outcome {
 
 /// W3: W2 with one worker (N/4 iterations) and R readers.
 pub fn w3<Q: BenchQueue>(q: &Q, readers: usize, p: Params) -> Outcome {
-    prefill(q, 0, p.prefill, &mut Rng::new(1000));
+    prefill(q, p);
     let iters = (p.tasks / 4).max(1);
     // Every id below `known` has been added (Release/Acquire: a reader that sees the count sees
     // the adds before it) and stays known (Retention::KeepAll).
@@ -673,7 +747,7 @@ pub fn w3<Q: BenchQueue>(q: &Q, readers: usize, p: Params) -> Outcome {
             let mut id = p.prefill;
             while id < p.prefill + iters {
                 let chunk = (p.prefill + iters - id).min(256);
-                steady_loop(q, id, chunk, &mut rng);
+                steady_loop(q, id, chunk, &mut rng, p.dist);
                 id += chunk;
                 known.store(id, Ordering::Release);
             }
@@ -700,7 +774,7 @@ pub fn w3<Q: BenchQueue>(q: &Q, readers: usize, p: Params) -> Outcome {
 /// A cancel can lose the race to another worker's claim of the same task: that is correct, and
 /// is counted (`Outcome::cancels`). Only what holds for every correct queue is checked.
 pub fn w4<Q: BenchQueue>(q: &Q, threads: usize, p: Params, mem: Option<MemProbe>) -> Outcome {
-    prefill(q, 0, p.prefill, &mut Rng::new(1000));
+    prefill(q, p);
     let per = (p.tasks / 2 / threads as u64).max(1);
     let landed = AtomicU64::new(0);
     let elapsed = run_threads(threads, |t| {
@@ -710,8 +784,8 @@ pub fn w4<Q: BenchQueue>(q: &Q, threads: usize, p: Params, mem: Option<MemProbe>
         let first = p.prefill + 2 * t * per;
         for i in 0..per {
             let (a, b) = (first + 2 * i, first + 2 * i + 1);
-            assert!(q.add(a, rng.priority(), a), "add");
-            assert!(q.add(b, rng.priority(), b), "add");
+            assert!(q.add(a, rng.priority(p.dist), a), "add");
+            assert!(q.add(b, rng.priority(p.dist), b), "add");
             n += u64::from(q.cancel(b));
             claim_and_complete(q);
         }
@@ -742,11 +816,11 @@ pub fn w4<Q: BenchQueue>(q: &Q, threads: usize, p: Params, mem: Option<MemProbe>
 
 /// W5: one thread, add, claim, complete at depth PREFILL.
 pub fn w5<Q: BenchQueue>(q: &Q, p: Params) -> Outcome {
-    prefill(q, 0, p.prefill, &mut Rng::new(1000));
+    prefill(q, p);
     let mut rng = Rng::new(0);
     let start = Instant::now();
     for id in p.prefill..p.prefill + p.tasks {
-        assert!(q.add(id, rng.priority(), id), "add");
+        assert!(q.add(id, rng.priority(p.dist), id), "add");
         claim_and_complete(q);
     }
     let elapsed = start.elapsed();
@@ -760,7 +834,7 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
     let prefill = |q: &mut PlainQueue| {
         let mut rng = Rng::new(1000);
         for id in 0..p.prefill {
-            assert!(q.add(id, rng.priority(), id));
+            assert!(q.add(id, rng.priority(p.dist), id));
         }
     };
     let claim_done = |q: &mut PlainQueue| {
@@ -774,7 +848,7 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
         Workload::W1 => {
             let start = Instant::now();
             for id in 0..p.tasks {
-                assert!(q.add(id, rng.priority(), id));
+                assert!(q.add(id, rng.priority(p.dist), id));
             }
             for _ in 0..p.tasks {
                 claim_done(&mut q);
@@ -786,7 +860,7 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
             let start = Instant::now();
             for id in p.prefill..p.prefill + p.tasks {
                 claim_done(&mut q);
-                assert!(q.add(id, rng.priority(), id));
+                assert!(q.add(id, rng.priority(p.dist), id));
             }
             (start, p.tasks, p.prefill)
         }
@@ -796,8 +870,8 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
             let start = Instant::now();
             for i in 0..per {
                 let (a, b) = (p.prefill + 2 * i, p.prefill + 2 * i + 1);
-                assert!(q.add(a, rng.priority(), a));
-                assert!(q.add(b, rng.priority(), b));
+                assert!(q.add(a, rng.priority(p.dist), a));
+                assert!(q.add(b, rng.priority(p.dist), b));
                 // One thread: nobody else can claim `b` first.
                 assert!(q.cancel(b));
                 claim_done(&mut q);
@@ -812,7 +886,7 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
             prefill(&mut q);
             let start = Instant::now();
             for id in p.prefill..p.prefill + p.tasks {
-                assert!(q.add(id, rng.priority(), id));
+                assert!(q.add(id, rng.priority(p.dist), id));
                 claim_done(&mut q);
             }
             (start, p.tasks, p.prefill)
