@@ -23,17 +23,16 @@ use crate::{BuildError, Clock, Queue, RestoreError, Retention, Snapshot};
 /// assert_eq!(q.capacity(), Some(1_000));
 /// ```
 ///
-/// The task index hashes ids with SipHash (`RandomState`) by default, which resists hash flooding
-/// by untrusted ids; where ids are trusted, a faster hasher makes every operation cheaper:
+/// The task index hashes ids with [`DefaultHashBuilder`](crate::DefaultHashBuilder) (foldhash,
+/// randomly seeded per queue) by default; any other `BuildHasher` can be chosen, for instance
+/// SipHash where ids come from untrusted clients:
 ///
 /// ```
-/// use std::collections::hash_map::DefaultHasher;
-/// use std::hash::BuildHasherDefault;
+/// use std::collections::hash_map::RandomState;
 /// use taskq::{TaskQueue, ThreadSafeTaskQueue};
 ///
-/// // Any `BuildHasher`; a real program would pick a fast one such as an Fx or foldhash hasher.
 /// let q = ThreadSafeTaskQueue::<u64, &str>::builder()
-///     .build_with_hasher(BuildHasherDefault::<DefaultHasher>::default())
+///     .build_with_hasher(RandomState::new())
 ///     .unwrap();
 /// q.add_task(7, 1, "job").unwrap();
 /// assert_eq!(q.try_get_next_task().unwrap().id, 7);
@@ -107,9 +106,9 @@ where
     }
 
     /// Builds the queue with `hasher` for its task index instead of the default
-    /// [`RandomState`](std::collections::hash_map::RandomState) (SipHash, which resists hash
-    /// flooding). A fast hasher makes every operation cheaper; use one only where ids cannot be
-    /// chosen by an adversary. See `benches/README.md` for the measured gain.
+    /// [`DefaultHashBuilder`](crate::DefaultHashBuilder) (foldhash, randomly seeded): for
+    /// instance [`RandomState`](std::collections::hash_map::RandomState) (SipHash, slower, and
+    /// the strongest against hash flooding by ids an attacker chooses).
     pub fn build_with_hasher<S: BuildHasher + Send + Sync>(
         self,
         hasher: S,

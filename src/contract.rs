@@ -70,6 +70,74 @@ pub trait TaskQueue<K, P>: Send + Sync {
     /// Claims the best queued task without waiting: [`ClaimError::Empty`] if there is none.
     fn try_get_next_task(&self) -> Result<Task<K, P>, ClaimError>;
 
+    /// Claims up to `max` of the best queued tasks at once, taking the lock once: waits for the
+    /// first as [`get_next_task`](Self::get_next_task) does (same `timeout`, same errors), then
+    /// takes as many more as are queued at that moment, best first, up to `max` in all. `max == 0`
+    /// returns an empty batch at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskq::{Task, TaskQueue, ThreadSafeTaskQueue};
+    ///
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.try_add_tasks((0..5u64).map(|id| Task::new(id, id as i64, ())).collect());
+    /// let batch = q.get_next_tasks(3, Some(Duration::from_secs(1))).unwrap();
+    /// assert_eq!(batch.iter().map(|t| t.id).collect::<Vec<_>>(), [4, 3, 2]);
+    /// let claims: Vec<_> = batch.iter().map(|t| (t.id, t.token())).collect();
+    /// assert!(q.complete_claims(&claims).iter().all(Result::is_ok));
+    /// assert_eq!(q.len(), 2);
+    /// ```
+    fn get_next_tasks(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Task<K, P>>, ClaimError>;
+
+    /// Claims up to `max` of the best queued tasks without waiting: [`ClaimError::Empty`] if
+    /// there is none (and `max > 0`).
+    fn try_get_next_tasks(&self, max: usize) -> Result<Vec<Task<K, P>>, ClaimError>;
+
+    /// Adds many tasks, taking the lock once. Never blocks: each task is accepted or refused on
+    /// its own, in order, exactly as [`try_add_task`](Self::try_add_task) would (so a batch that
+    /// repeats an id adds the first and refuses the rest). Returns the refused tasks, in order,
+    /// each whole inside the error that says why; an empty vector means every task was added.
+    /// Only the id, priority and payload of each task are used.
+    ///
+    /// ```
+    /// use taskq::{Task, TaskQueue, ThreadSafeTaskQueue, TryAddError};
+    ///
+    /// let q = ThreadSafeTaskQueue::builder().capacity(2).build().unwrap();
+    /// let refused = q.try_add_tasks(vec![
+    ///     Task::new(1u64, 0, "a"),
+    ///     Task::new(1, 0, "again"),
+    ///     Task::new(2, 0, "b"),
+    ///     Task::new(3, 0, "no room"),
+    /// ]);
+    /// assert_eq!(q.len(), 2);
+    /// assert!(matches!(&refused[..], [TryAddError::Duplicate(d), TryAddError::Full(f)]
+    ///     if d.payload == "again" && f.id == 3));
+    /// ```
+    fn try_add_tasks(&self, tasks: Vec<Task<K, P>>) -> Vec<TryAddError<Task<K, P>>>;
+
+    /// Completes many claims, taking the lock once: each `(id, token)` as
+    /// [`complete_claim`](Self::complete_claim) would, in order. Returns one result per claim.
+    fn complete_claims(&self, claims: &[(K, Token)]) -> Vec<Result<(), TaskError>>;
+
+    /// Hands many claimed tasks back, taking the lock once: each as
+    /// [`fail_task`](Self::fail_task) would, in order. Returns one result per task.
+    ///
+    /// ```
+    /// use taskq::{Task, TaskQueue, TaskStatus, ThreadSafeTaskQueue};
+    ///
+    /// let q = ThreadSafeTaskQueue::builder().max_attempts(2).build().unwrap();
+    /// q.try_add_tasks(vec![Task::new(1u64, 0, ()), Task::new(2, 0, ())]);
+    /// let batch = q.try_get_next_tasks(10).unwrap();
+    /// assert_eq!(q.fail_tasks(batch), [Ok(TaskStatus::Queued), Ok(TaskStatus::Queued)]);
+    /// let batch = q.try_get_next_tasks(10).unwrap();
+    /// assert_eq!(q.fail_tasks(batch), [Ok(TaskStatus::Failed), Ok(TaskStatus::Failed)]);
+    /// ```
+    fn fail_tasks(&self, tasks: Vec<Task<K, P>>) -> Vec<Result<TaskStatus, TaskError>>;
+
     /// The task's status, or `None` if it is unknown (never added, or finished and forgotten).
     fn get_status(&self, id: &K) -> Option<TaskStatus>;
 

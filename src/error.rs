@@ -23,6 +23,14 @@ macro_rules! payload_error {
                     $($name::$variant(p) => p,)+
                 }
             }
+
+            /// The same reason, with the payload mapped by `f` (for instance to put the payload
+            /// back into a whole task).
+            pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> $name<Q> {
+                match self {
+                    $($name::$variant(p) => $name::$variant(f(p)),)+
+                }
+            }
         }
 
         impl<P> fmt::Debug for $name<P> {
@@ -183,6 +191,16 @@ impl fmt::Display for ClaimError {
 }
 
 impl Error for ClaimError {}
+
+impl ClaimError {
+    /// For a claim that did not wait: running out of time there means the queue was empty.
+    pub(crate) fn untimed(self) -> Self {
+        match self {
+            ClaimError::Timeout => ClaimError::Empty,
+            other => other,
+        }
+    }
+}
 
 /// Why an operation on a task by id was refused.
 ///

@@ -59,18 +59,18 @@ mod builder;
 mod contract;
 mod error;
 mod guard;
+mod hasher;
 mod memory;
 mod mutant;
 mod snapshot;
 mod sync;
 mod task;
 
-use std::collections::hash_map::RandomState;
-
 pub use builder::Builder;
 pub use contract::{Backend, BackendError, ErrorKind, MemoryError, TaskQueue};
 pub use error::{AddError, AddTimeoutError, BuildError, ClaimError, TaskError, TryAddError};
 pub use guard::{ClaimGuard, Guard, OwnedClaimGuard, QueueRef};
+pub use hasher::DefaultHashBuilder;
 pub use memory::Queue;
 pub use snapshot::{ClaimedTask, FinishedTask, RestoreError, Snapshot};
 pub use sync::{Clock, ManualClock};
@@ -116,7 +116,7 @@ pub mod strategy {
 /// q.shutdown(); // the worker drains the queue, then stops
 /// assert_eq!(worker.join().unwrap(), 100);
 /// ```
-pub type ThreadSafeTaskQueue<K, P, S = RandomState> = Queue<K, P, strategy::Mutex, S>;
+pub type ThreadSafeTaskQueue<K, P, S = DefaultHashBuilder> = Queue<K, P, strategy::Mutex, S>;
 
 /// The core behind a read-write lock: status queries and `stats()` run concurrently with each
 /// other, and only writers exclude each other; `len()` takes no lock.
@@ -135,7 +135,7 @@ pub type ThreadSafeTaskQueue<K, P, S = RandomState> = Queue<K, P, strategy::Mute
 ///     }
 /// });
 /// ```
-pub type RwLockTaskQueue<K, P, S = RandomState> = Queue<K, P, strategy::RwLock, S>;
+pub type RwLockTaskQueue<K, P, S = DefaultHashBuilder> = Queue<K, P, strategy::RwLock, S>;
 
 /// Claimers that find the queue empty wait on a channel of their own, and the thread that adds the
 /// next task hands it straight over: the woken claimer never contends for the lock again, no
@@ -155,7 +155,7 @@ pub type RwLockTaskQueue<K, P, S = RandomState> = Queue<K, P, strategy::RwLock, 
 ///     assert_eq!(worker.join().unwrap().id, 1);
 /// });
 /// ```
-pub type ChannelTaskQueue<K, P, S = RandomState> = Queue<K, P, strategy::Channel, S>;
+pub type ChannelTaskQueue<K, P, S = DefaultHashBuilder> = Queue<K, P, strategy::Channel, S>;
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

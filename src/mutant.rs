@@ -82,6 +82,9 @@ mod imp {
         /// The core's fencing check ignores the token: any holder of an old claim of a task may
         /// fail (or complete) its current claim.
         FencingIgnoresToken,
+        /// A batch add wakes one blocked claimer however many tasks it queued: the other
+        /// claimers sleep next to queued tasks.
+        BatchAddWakesOne,
         /// Mutex strategy: a woken claimer whose deadline has passed reports a timeout without
         /// looking at the queue again (a task added before the deadline is missed).
         MutexTimeoutSkipsRecheck,

@@ -53,7 +53,7 @@ impl<K, P> Task<K, P> {
             priority,
             payload,
             attempts: 0,
-            token: Token(0),
+            token: Token::default(),
         }
     }
 
@@ -80,17 +80,61 @@ impl<K, P> Task<K, P> {
 /// The fencing token of one claim: unique per claim for the life of a queue, so that a worker
 /// whose claim ended (completed by id, expired, or claimed again after a retry) can never touch
 /// the task's next claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Token(pub(crate) u64);
+///
+/// Two tokens are equal when they name the same claim. An in-memory token also carries a hint
+/// of where the task lives in its queue, so that completing or failing a claim needs no hash of
+/// the id; the hint is only ever trusted after the claim number matches.
+#[derive(Clone, Copy, Default)]
+pub struct Token {
+    pub(crate) claim: u64,
+    /// The task's slot in the queue that handed it out (a hint, checked before use).
+    pub(crate) slot: usize,
+}
 
 impl Token {
+    pub(crate) fn new(claim: u64, slot: usize) -> Self {
+        Token { claim, slot }
+    }
+
     /// The token as a number (for logs and for backends that store it).
     ///
     /// ```
     /// assert_eq!(taskq::Token::default().get(), 0);
     /// ```
     pub fn get(self) -> u64 {
-        self.0
+        self.claim
+    }
+}
+
+impl PartialEq for Token {
+    fn eq(&self, other: &Self) -> bool {
+        self.claim == other.claim
+    }
+}
+
+impl Eq for Token {}
+
+impl std::hash::Hash for Token {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.claim.hash(state);
+    }
+}
+
+impl PartialOrd for Token {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Token {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.claim.cmp(&other.claim)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Token").field(&self.claim).finish()
     }
 }
 
@@ -100,7 +144,7 @@ impl<K: fmt::Debug, P> fmt::Debug for Task<K, P> {
             .field("id", &self.id)
             .field("priority", &self.priority)
             .field("attempts", &self.attempts)
-            .field("token", &self.token.0)
+            .field("token", &self.token.claim)
             .finish_non_exhaustive()
     }
 }

@@ -1,6 +1,6 @@
 //! Every strategy works with a caller-chosen hasher for its task index
 //! (`Builder::build_with_hasher`, `Builder::restore_with_hasher`): same order, same statuses,
-//! same duplicate detection as with the default `RandomState`.
+//! same duplicate detection as with the default `DefaultHashBuilder`.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;

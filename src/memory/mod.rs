@@ -12,7 +12,6 @@
 //! calls `K`'s `Clone`, `Hash` and `Eq` before it changes anything (see `core/mod.rs`).
 
 use std::borrow::Borrow;
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
@@ -29,8 +28,8 @@ use self::strategy::{Add, Strategy, Waiting, Wake};
 use crate::mutant::mutant;
 use crate::sync::{Clock, Deadline};
 use crate::{
-    AddError, AddTimeoutError, Backend, ClaimError, ClaimGuard, MemoryError, OwnedClaimGuard,
-    Snapshot, Stats, Task, TaskError, TaskQueue, TaskStatus, Token, TryAddError,
+    AddError, AddTimeoutError, Backend, ClaimError, ClaimGuard, DefaultHashBuilder, MemoryError,
+    OwnedClaimGuard, Snapshot, Stats, Task, TaskError, TaskQueue, TaskStatus, Token, TryAddError,
 };
 
 /// A concurrent priority task queue in memory, with the waiting strategy `W`
@@ -51,7 +50,7 @@ use crate::{
 /// assert_eq!(q.get_status("report-7"), Some(TaskStatus::Queued)); // no String allocated
 /// assert!(q.cancel_task("report-7"));
 /// ```
-pub struct Queue<K, P, W = strategy::Mutex, S = RandomState>
+pub struct Queue<K, P, W = strategy::Mutex, S = DefaultHashBuilder>
 where
     K: Clone + Eq + Hash + Send + Sync,
     P: Send,
@@ -92,7 +91,7 @@ impl<K: Clone + Eq + Hash + Send + Sync, P: Send, W: Waiting> Queue<K, P, W> {
     /// ```
     pub fn new() -> Self {
         Self::from_core(
-            Core::new(Default::default(), RandomState::new()),
+            Core::new(Default::default(), DefaultHashBuilder::default()),
             Clock::system(),
         )
     }
@@ -186,7 +185,7 @@ where
         let payload = self.state.write(|core| {
             let payload = core.cancel(id);
             let wake = if payload.is_some() {
-                Wake::Producer
+                Wake::Producers(1)
             } else {
                 Wake::Nobody
             };
@@ -273,11 +272,29 @@ where
         self.state.wake_sleepers();
     }
 
+    /// Claims a batch: the first task as a single claim would, the rest in the same critical
+    /// section.
+    fn claim_batch(
+        &self,
+        max: usize,
+        deadline: Deadline<'_>,
+    ) -> Result<Vec<Task<K, P>>, ClaimError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut rest = Vec::with_capacity((max - 1).min(256));
+        let first = self
+            .state
+            .claim_until(deadline, Some((&mut rest, max - 1)))?;
+        rest.insert(0, first);
+        Ok(rest)
+    }
+
     fn fail_with(&self, task: Task<K, P>, retry: bool) -> Result<TaskStatus, TaskError> {
         let (result, leftover) = self.state.write(|core| {
             let (result, leftover) = core.fail(task, retry);
             let wake = if result == Ok(TaskStatus::Queued) {
-                Wake::Claimer
+                Wake::Claimers(1)
             } else {
                 Wake::Nobody
             };
@@ -372,14 +389,81 @@ where
 
     fn get_next_task(&self, timeout: Option<Duration>) -> Result<Task<K, P>, ClaimError> {
         self.state
-            .claim_until(Deadline::after(timeout, &self.clock))
+            .claim_until(Deadline::after(timeout, &self.clock), None)
     }
 
     fn try_get_next_task(&self) -> Result<Task<K, P>, ClaimError> {
-        self.state.claim_until(Deadline::Now).map_err(|e| match e {
-            ClaimError::Timeout => ClaimError::Empty,
-            other => other,
+        self.state
+            .claim_until(Deadline::Now, None)
+            .map_err(ClaimError::untimed)
+    }
+
+    fn get_next_tasks(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Task<K, P>>, ClaimError> {
+        self.claim_batch(max, Deadline::after(timeout, &self.clock))
+    }
+
+    fn try_get_next_tasks(&self, max: usize) -> Result<Vec<Task<K, P>>, ClaimError> {
+        self.claim_batch(max, Deadline::Now)
+            .map_err(ClaimError::untimed)
+    }
+
+    fn try_add_tasks(&self, tasks: Vec<Task<K, P>>) -> Vec<TryAddError<Task<K, P>>> {
+        let (refused, panic) = self.state.write(|core| {
+            let mut refused = Vec::new();
+            let mut added = 0;
+            // A panicking `Hash`, `Eq` or `Clone` of one id leaves the tasks before it added
+            // (each add is whole); they are announced before the panic goes on.
+            let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for task in tasks {
+                    match core.add_task(task) {
+                        Ok(()) => added += 1,
+                        Err(why) => refused.push(why),
+                    }
+                }
+            }))
+            .err();
+            let wake = Wake::Claimers(added);
+            (
+                (refused, panic),
+                mutant!(BatchAddWakesOne => Wake::Claimers(added.min(1)), else wake),
+            )
+        });
+        if let Some(panic) = panic {
+            std::panic::resume_unwind(panic);
+        }
+        refused
+    }
+
+    fn complete_claims(&self, claims: &[(K, Token)]) -> Vec<Result<(), TaskError>> {
+        self.state.write(|core| {
+            let results = claims
+                .iter()
+                .map(|(id, token)| core.complete_claim(id, *token))
+                .collect();
+            (results, Wake::Nobody)
         })
+    }
+
+    fn fail_tasks(&self, tasks: Vec<Task<K, P>>) -> Vec<Result<TaskStatus, TaskError>> {
+        let (results, leftovers): (Vec<_>, Vec<_>) = self.state.write(|core| {
+            let mut requeued = 0;
+            let outcome: (Vec<_>, Vec<_>) = tasks
+                .into_iter()
+                .map(|task| {
+                    let (result, leftover) = core.fail(task, true);
+                    requeued += usize::from(result == Ok(TaskStatus::Queued));
+                    (result, leftover)
+                })
+                .unzip();
+            (outcome, Wake::Claimers(requeued))
+        });
+        // Payloads of tasks failed for good (or refused) are dropped here, after unlocking.
+        drop(leftovers);
+        results
     }
 
     fn get_status(&self, id: &K) -> Option<TaskStatus> {

@@ -1,41 +1,64 @@
-//! An indexed binary max-heap of task slots.
+//! A 4-ary max-heap of task entries with lazy removal.
 //!
-//! Ordered by priority (higher first), then by sequence number (lower, i.e. older, first). Each slot's
-//! position is tracked, so a slot can be removed or re-prioritised in O(log n): cancelled and
-//! re-prioritised tasks leave no tombstones behind. Single-threaded; the strategies guard it.
+//! Ordered by priority (higher first), then by sequence number (lower, i.e. older, first). The
+//! key is stored inline in each entry, so ordering never touches a task record, and no position
+//! is tracked: a cancelled task's entry, or the old entry of a re-prioritised task, stays in the
+//! heap as a stale entry until it reaches the top (where the core drops it) or until the core
+//! compacts the heap, which it does once stale entries outnumber the live ones (see
+//! `Core::compact_heap`), so memory stays within a constant factor of the queued tasks.
+//! A 4-ary heap is half as deep as a binary one and its four children share a cache line or two,
+//! which is what a claim from a deep queue pays for. Single-threaded; the strategies guard it.
 
-/// One heap entry: the ordering key and the slot of the task record it stands for.
+/// One heap entry: the ordering key, the slot of the task record it stands for, and the
+/// record's version when the entry was pushed (an entry is live while they still match).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
-    pub(crate) priority: i64,
-    pub(crate) seq: u64,
-    pub(crate) slot: usize,
+    priority: i64,
+    seq: u64,
+    slot: u32,
+    pub(crate) version: u32,
 }
 
 impl Entry {
+    pub(crate) fn new(priority: i64, seq: u64, slot: usize, version: u32) -> Self {
+        Entry {
+            priority,
+            seq,
+            slot: u32::try_from(slot).expect("fewer than 2^32 task records"),
+            version,
+        }
+    }
+
+    pub(crate) fn priority(&self) -> i64 {
+        self.priority
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub(crate) fn slot(&self) -> usize {
+        self.slot as usize
+    }
+
     /// Whether `self` must be handed out before `other`.
     #[inline]
-    fn before(&self, other: &Entry) -> bool {
+    pub(crate) fn before(&self, other: &Entry) -> bool {
         self.priority > other.priority || (self.priority == other.priority && self.seq < other.seq)
     }
 }
 
-const ABSENT: usize = usize::MAX;
+const ARITY: usize = 4;
 
 #[derive(Debug, Default)]
-pub(crate) struct IndexedHeap {
+pub(crate) struct Heap {
     entries: Vec<Entry>,
-    /// `pos[slot]` is the slot's index in `entries`, or `ABSENT`.
-    pos: Vec<usize>,
 }
 
-impl IndexedHeap {
+impl Heap {
+    /// Entries, live and stale.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub(crate) fn contains(&self, slot: usize) -> bool {
-        self.pos.get(slot).is_some_and(|&p| p != ABSENT)
     }
 
     /// The entries in no particular order.
@@ -44,25 +67,47 @@ impl IndexedHeap {
     }
 
     pub(crate) fn push(&mut self, entry: Entry) {
-        debug_assert!(!self.contains(entry.slot));
-        if entry.slot >= self.pos.len() {
-            self.pos.resize(entry.slot + 1, ABSENT);
-        }
         self.entries.push(entry);
-        let at = self.entries.len() - 1;
-        self.pos[entry.slot] = at;
-        self.sift_up(at);
+        self.sift_up(self.entries.len() - 1);
     }
 
     /// The best entry, without removing it.
+    #[inline]
     pub(crate) fn peek(&self) -> Option<Entry> {
         self.entries.first().copied()
+    }
+
+    /// Removes the best entry.
+    pub(crate) fn pop(&mut self) -> Option<Entry> {
+        let last = self.entries.pop()?;
+        if self.entries.is_empty() {
+            return Some(last);
+        }
+        let top = std::mem::replace(&mut self.entries[0], last);
+        self.sift_down(0);
+        Some(top)
+    }
+
+    /// Keeps only the entries `keep` says, renamed through `rename` (for slots that moved), and
+    /// restores the heap order in O(n).
+    pub(crate) fn rebuild(&mut self, mut keep: impl FnMut(&mut Entry) -> bool) {
+        self.entries.retain_mut(|e| keep(e));
+        for at in (0..self.entries.len() / ARITY + 1).rev() {
+            if at < self.entries.len() {
+                self.sift_down(at);
+            }
+        }
+    }
+
+    /// Points an entry at the slot its record moved to.
+    pub(crate) fn rename(entry: &mut Entry, slot: usize) {
+        entry.slot = u32::try_from(slot).expect("fewer than 2^32 task records");
     }
 
     /// Checks the heap order: no entry comes before its parent.
     pub(crate) fn check_order(&self) -> Result<(), String> {
         for (at, entry) in self.entries.iter().enumerate().skip(1) {
-            let parent = &self.entries[(at - 1) / 2];
+            let parent = &self.entries[(at - 1) / ARITY];
             if entry.before(parent) {
                 return Err(format!(
                     "heap order broken: entry {at} (slot {}) comes before its parent",
@@ -70,44 +115,7 @@ impl IndexedHeap {
                 ));
             }
         }
-        for (at, entry) in self.entries.iter().enumerate() {
-            if self.pos.get(entry.slot) != Some(&at) {
-                return Err(format!("heap position of slot {} is stale", entry.slot));
-            }
-        }
         Ok(())
-    }
-
-    #[cfg(test)]
-    pub(crate) fn pop(&mut self) -> Option<Entry> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        Some(self.remove_at(0))
-    }
-
-    /// Removes the slot's entry, wherever it is.
-    pub(crate) fn remove(&mut self, slot: usize) -> Option<Entry> {
-        let at = *self.pos.get(slot)?;
-        (at != ABSENT).then(|| self.remove_at(at))
-    }
-
-    /// Changes the slot's priority and restores the heap order. Returns false if the slot is absent.
-    pub(crate) fn set_priority(&mut self, slot: usize, priority: i64) -> bool {
-        let Some(&at) = self.pos.get(slot) else {
-            return false;
-        };
-        if at == ABSENT {
-            return false;
-        }
-        let old = self.entries[at].priority;
-        self.entries[at].priority = priority;
-        if priority > old {
-            self.sift_up(at);
-        } else {
-            self.sift_down(at);
-        }
-        true
     }
 
     /// Drops spare capacity once the heap has shrunk to a quarter of it, so memory follows the
@@ -119,72 +127,44 @@ impl IndexedHeap {
         }
     }
 
-    /// Renames every slot through `remap` (old slot → new slot) after the records were compacted.
-    pub(crate) fn remap(&mut self, remap: &[usize], slots: usize) {
-        self.pos = vec![ABSENT; slots];
-        for (at, entry) in self.entries.iter_mut().enumerate() {
-            entry.slot = remap[entry.slot];
-            self.pos[entry.slot] = at;
-        }
-    }
-
-    fn remove_at(&mut self, at: usize) -> Entry {
-        let removed = self.entries.swap_remove(at);
-        self.pos[removed.slot] = ABSENT;
-        if at < self.entries.len() {
-            // The entry moved into `at` may belong above or below it.
-            let at = self.sift_up(at);
-            self.sift_down(at);
-        }
-        removed
-    }
-
-    /// Moves the entry at `at` up to its place, shifting parents down into the hole; each moved
-    /// entry's position is written once. Returns where it landed.
-    fn sift_up(&mut self, mut at: usize) -> usize {
+    /// Moves the entry at `at` up to its place, shifting parents down into the hole.
+    fn sift_up(&mut self, mut at: usize) {
         let moving = self.entries[at];
         while at > 0 {
-            let parent = (at - 1) / 2;
+            let parent = (at - 1) / ARITY;
             let above = self.entries[parent];
             if !moving.before(&above) {
                 break;
             }
-            self.place(at, above);
+            self.entries[at] = above;
             at = parent;
         }
-        self.place(at, moving);
-        at
+        self.entries[at] = moving;
     }
 
-    /// Moves the entry at `at` down to its place, shifting the better child up into the hole.
+    /// Moves the entry at `at` down to its place, shifting the best child up into the hole.
     fn sift_down(&mut self, mut at: usize) {
         let moving = self.entries[at];
         let n = self.entries.len();
         loop {
-            let left = 2 * at + 1;
-            if left >= n {
+            let first = ARITY * at + 1;
+            if first >= n {
                 break;
             }
-            let right = left + 1;
-            let child = if right < n && self.entries[right].before(&self.entries[left]) {
-                right
-            } else {
-                left
-            };
+            let mut child = first;
+            for c in first + 1..(first + ARITY).min(n) {
+                if self.entries[c].before(&self.entries[child]) {
+                    child = c;
+                }
+            }
             let below = self.entries[child];
             if !below.before(&moving) {
                 break;
             }
-            self.place(at, below);
+            self.entries[at] = below;
             at = child;
         }
-        self.place(at, moving);
-    }
-
-    #[inline]
-    fn place(&mut self, at: usize, entry: Entry) {
-        self.entries[at] = entry;
-        self.pos[entry.slot] = at;
+        self.entries[at] = moving;
     }
 }
 
@@ -193,33 +173,49 @@ mod tests {
     use super::*;
 
     fn e(priority: i64, seq: u64, slot: usize) -> Entry {
-        Entry {
-            priority,
-            seq,
-            slot,
-        }
+        Entry::new(priority, seq, slot, 0)
     }
 
     #[test]
-    fn pops_by_priority_then_age_and_tracks_positions() {
-        let mut h = IndexedHeap::default();
-        let prios = [3, -1, 7, 3, i64::MAX, i64::MIN, 0, 7];
+    fn pops_by_priority_then_age() {
+        let mut h = Heap::default();
+        let prios = [3, -1, 7, 3, i64::MAX, i64::MIN, 0, 7, 3, 3, 3];
         for (i, &p) in prios.iter().enumerate() {
             h.push(e(p, i as u64, i));
         }
-        assert!(h.remove(1).is_some());
-        assert!(h.set_priority(6, 8));
-        assert!(!h.contains(1));
-        let order: Vec<usize> = std::iter::from_fn(|| h.pop().map(|x| x.slot)).collect();
-        assert_eq!(order, vec![4, 6, 2, 7, 0, 3, 5]);
+        assert_eq!(h.check_order(), Ok(()));
+        let order: Vec<usize> = std::iter::from_fn(|| h.pop().map(|x| x.slot())).collect();
+        assert_eq!(order, vec![4, 2, 7, 0, 3, 8, 9, 10, 6, 1, 5]);
         assert_eq!(h.len(), 0);
-        assert!(h.remove(3).is_none());
+        assert_eq!(h.pop(), None);
     }
 
-    fn heap_with_capacity(capacity: usize, len: usize) -> IndexedHeap {
-        let mut h = IndexedHeap {
+    #[test]
+    fn rebuild_keeps_what_it_is_told_in_order() {
+        let mut h = Heap::default();
+        for i in 0..100u64 {
+            h.push(e((i * 7919 % 13) as i64, i, i as usize));
+        }
+        h.rebuild(|x| {
+            let keep = x.slot() % 3 != 0;
+            Heap::rename(x, x.slot() + 1000);
+            keep
+        });
+        assert_eq!(h.check_order(), Ok(()));
+        assert_eq!(h.len(), 66);
+        let mut last: Option<Entry> = None;
+        while let Some(x) = h.pop() {
+            assert!(x.slot() >= 1000 && (x.slot() - 1000) % 3 != 0);
+            if let Some(l) = last {
+                assert!(l.before(&x), "{l:?} then {x:?}");
+            }
+            last = Some(x);
+        }
+    }
+
+    fn heap_with_capacity(capacity: usize, len: usize) -> Heap {
+        let mut h = Heap {
             entries: Vec::with_capacity(capacity),
-            pos: Vec::new(),
         };
         for i in 0..len {
             h.push(e(i as i64 % 7, i as u64, i));
@@ -260,8 +256,5 @@ mod tests {
         assert_eq!(h.check_order(), Ok(()));
         h.entries[0].priority = i64::MIN; // the root now comes after its children
         assert!(h.check_order().unwrap_err().contains("order"));
-        let mut h = heap_with_capacity(16, 10);
-        h.pos[h.entries[3].slot] = 5; // a stale position
-        assert!(h.check_order().unwrap_err().contains("position"));
     }
 }

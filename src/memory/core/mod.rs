@@ -6,8 +6,11 @@
 //!
 //! Invariants (checked by [`Core::check_invariants`]):
 //! - `index` maps each known id to a live slot whose record has that id; every live slot is indexed.
-//! - A slot is in the heap if and only if its record is `Queued`; so `len()` is the heap's length.
-//!   No heap entry comes before its parent.
+//! - Each `Queued` record has exactly one live heap entry: the one with its current `seq` and
+//!   `version`. Every other entry is stale (its task was claimed, cancelled or re-prioritised) and
+//!   is dropped when it reaches the top or when the heap is compacted, so cancel is O(1) and a
+//!   claim never touches a record it does not take. `queued` counts the live entries; the heap
+//!   holds at most `2 × queued + 32` entries. No heap entry comes before its parent.
 //! - A record holds its payload if and only if it is `Queued` (a claim moves the payload out to
 //!   the claimer; a failed claim brings it back).
 //! - A record's `claim` is the token of its latest claim; tokens are never reused, so a stale
@@ -26,7 +29,6 @@
 #![allow(missing_debug_implementations)]
 
 use std::borrow::Borrow;
-use std::collections::hash_map::RandomState;
 use std::collections::{hash_map, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
 
@@ -34,7 +36,7 @@ mod heap;
 #[cfg(test)]
 mod tests;
 
-use heap::{Entry, IndexedHeap};
+use heap::{Entry, Heap};
 
 use crate::mutant::mutant;
 
@@ -82,10 +84,12 @@ impl<P> Slot<P> {
 struct Record<K, P> {
     id: K,
     priority: i64,
-    /// Order among equal priorities; renewed when a failed task goes back in the queue.
+    /// Order among equal priorities; renewed when a failed task goes back in the queue. Unique
+    /// across the queue's life, so it also tells a reused slot from the task that held it before.
     seq: u64,
-    /// Unique per accepted task; tells a reused slot from the task that held it before.
-    generation: u64,
+    /// Bumped whenever an entry for this record is pushed on the heap: only the entry with the
+    /// record's current `seq` and `version`, while the record is `Queued`, is live.
+    version: u32,
     /// `Some` while queued; moved out to the claimer.
     payload: Slot<P>,
     attempts: u32,
@@ -98,13 +102,15 @@ struct Record<K, P> {
 pub(crate) type Leftover<P> = Option<P>;
 
 /// The whole state of a queue, without any synchronisation.
-pub struct Core<K, P, S = RandomState> {
+pub struct Core<K, P, S = crate::DefaultHashBuilder> {
     config: Config,
     index: HashMap<K, usize, S>,
     slots: Vec<Option<Record<K, P>>>,
     free: Vec<usize>,
-    heap: IndexedHeap,
-    /// Finished tasks in the order they finished, for `Retention::KeepLast`: `(slot, generation)`.
+    heap: Heap,
+    /// Queued tasks: the live heap entries.
+    queued: usize,
+    /// Finished tasks in the order they finished, for `Retention::KeepLast`: `(slot, seq)`.
     /// Entries whose record has gone (forgotten) are skipped and swept.
     finished_order: VecDeque<(usize, u64)>,
     next_seq: u64,
@@ -121,7 +127,7 @@ impl<K, P, S> Core<K, P, S> {
 
     /// Queued tasks, O(1).
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.queued
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {
@@ -129,14 +135,12 @@ impl<K, P, S> Core<K, P, S> {
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.config
-            .capacity
-            .is_some_and(|cap| self.heap.len() >= cap)
+        self.config.capacity.is_some_and(|cap| self.queued >= cap)
     }
 
     pub(crate) fn stats(&self) -> Stats {
         Stats {
-            queued: self.heap.len(),
+            queued: self.queued,
             ..self.counts
         }
     }
@@ -149,7 +153,8 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             index: HashMap::with_hasher(hasher),
             slots: Vec::new(),
             free: Vec::new(),
-            heap: IndexedHeap::default(),
+            heap: Heap::default(),
+            queued: 0,
             finished_order: VecDeque::new(),
             next_seq: 0,
             last_claim: 0,
@@ -194,21 +199,50 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
 
     /// Accepts a task, or says why not: shut down, then duplicate id, then full.
     pub(crate) fn add(&mut self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>> {
+        self.admit(id, priority, payload, false)
+            .map_err(|(why, _)| why)
+    }
+
+    /// [`add`](Self::add) for a batch: a refused task comes back whole. For a duplicate, its id
+    /// is a clone of the equal id the queue holds (the one given went into the lookup).
+    pub(crate) fn add_task(&mut self, task: Task<K, P>) -> Result<(), TryAddError<Task<K, P>>> {
+        let Task {
+            id,
+            priority,
+            payload,
+            ..
+        } = task;
+        self.admit(id, priority, payload, true)
+            .map_err(|(why, id)| {
+                let id = id.expect("admit keeps the id when asked");
+                why.map(|payload| Task::new(id, priority, payload))
+            })
+    }
+
+    /// The one rule for accepting a task. A refusal hands back the payload, and the id if
+    /// `keep_id` (for a duplicate, a clone of the queue's equal one: `K::clone` runs before
+    /// anything changes).
+    fn admit(
+        &mut self,
+        id: K,
+        priority: i64,
+        payload: P,
+        keep_id: bool,
+    ) -> Result<(), (TryAddError<P>, Option<K>)> {
         if self.is_shut_down() {
-            return Err(TryAddError::ShutDown(payload));
+            return Err((TryAddError::ShutDown(payload), Some(id)));
         }
         // One hash of the id: the entry both detects a duplicate and takes the new slot. `Hash`,
         // `Eq` (in `entry`) and `Clone` run before anything is changed.
         let vacant = match self.index.entry(id) {
-            hash_map::Entry::Occupied(_) => return Err(TryAddError::Duplicate(payload)),
+            hash_map::Entry::Occupied(held) => {
+                let id = keep_id.then(|| held.key().clone());
+                return Err((TryAddError::Duplicate(payload), id));
+            }
             hash_map::Entry::Vacant(vacant) => vacant,
         };
-        if self
-            .config
-            .capacity
-            .is_some_and(|cap| self.heap.len() >= cap)
-        {
-            return Err(TryAddError::Full(payload));
+        if self.config.capacity.is_some_and(|cap| self.queued >= cap) {
+            return Err((TryAddError::Full(payload), Some(vacant.into_key())));
         }
         let id = vacant.key().clone();
         self.next_seq += 1;
@@ -220,7 +254,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 id,
                 priority,
                 seq,
-                generation: seq,
+                version: 0,
                 payload: Slot::new(Some(payload)),
                 attempts: 0,
                 status: TaskStatus::Queued,
@@ -229,11 +263,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         );
         vacant.insert(slot);
         self.counts.total_added += 1;
-        self.heap.push(Entry {
-            priority,
-            seq,
-            slot,
-        });
+        self.enqueue(slot);
         Ok(())
     }
 
@@ -260,8 +290,8 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         if self.phase == Phase::Stopped {
             return Err(ClaimError::ShutDown);
         }
-        match self.heap.peek() {
-            Some(entry) => Ok(entry.slot),
+        match self.top() {
+            Some(slot) => Ok(slot),
             None => {
                 self.heap.shrink_if_sparse();
                 Err(if self.phase == Phase::Draining {
@@ -270,6 +300,51 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                     ClaimError::Empty
                 })
             }
+        }
+    }
+
+    /// The slot of the best queued task, if any. Stale entries (of cancelled or re-prioritised
+    /// tasks) that reached the top are dropped on the way.
+    fn top(&mut self) -> Option<usize> {
+        while let Some(entry) = self.heap.peek() {
+            if Self::live_in(&self.slots, &entry, entry.slot()) {
+                return Some(entry.slot());
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Whether `entry`, pointing at `slot`, is the live entry of a queued record.
+    fn live_in(slots: &[Option<Record<K, P>>], entry: &Entry, slot: usize) -> bool {
+        matches!(slots.get(slot), Some(Some(r))
+            if r.status == TaskStatus::Queued && r.seq == entry.seq() && r.version == entry.version)
+    }
+
+    /// Puts the record in `slot`, which just became queued, on the heap.
+    fn enqueue(&mut self, slot: usize) {
+        self.queued += 1;
+        self.push_entry(slot);
+    }
+
+    /// Pushes an entry for the queued record in `slot` under its current key; any older entry
+    /// of it goes stale.
+    fn push_entry(&mut self, slot: usize) {
+        let record = self.slots[slot].as_mut().expect("enqueued slot is live");
+        record.version = record.version.wrapping_add(1);
+        let entry = Entry::new(record.priority, record.seq, slot, record.version);
+        self.heap.push(entry);
+    }
+
+    /// Drops the stale entries once they outnumber the live ones (plus a little), so that the
+    /// heap holds at most `2 × queued + 32` entries. O(entries), paid once per that many
+    /// cancels or re-prioritisations: amortised O(1).
+    fn compact_heap_if_stale(&mut self) {
+        if self.heap.len() > 2 * self.queued + 32 {
+            let slots = &self.slots;
+            self.heap
+                .rebuild(|entry| Self::live_in(slots, entry, entry.slot()));
+            self.heap.shrink_if_sparse();
         }
     }
 
@@ -282,7 +357,11 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             .expect("a best slot is live")
             .id
             .clone();
-        self.heap.remove(slot);
+        // Its entry is on top (from `best`); were it not, it would go stale all the same.
+        if self.heap.peek().is_some_and(|e| e.slot() == slot) {
+            self.heap.pop();
+        }
+        self.queued -= 1;
         self.last_claim += 1;
         let token = self.last_claim;
         self.counts.processing += 1;
@@ -298,7 +377,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 .take()
                 .expect("a queued task has its payload"),
             attempts: record.attempts,
-            token: Token(token),
+            token: Token::new(token, slot),
         }
     }
 
@@ -306,6 +385,51 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     pub(crate) fn pop(&mut self) -> Result<Task<K, P>, ClaimError> {
         let slot = self.best()?;
         Ok(self.take(slot))
+    }
+
+    /// Takes up to `max` more of the best queued tasks into `out`, for a batch claim whose first
+    /// task was just taken. If `K::clone` panics on one of them, the ones taken here go back
+    /// exactly where they were and the panic is returned, for the caller to put its first task
+    /// back too and to re-raise once it has unlocked.
+    pub(crate) fn take_more(
+        &mut self,
+        out: &mut Vec<Task<K, P>>,
+        max: usize,
+    ) -> Result<usize, Box<dyn std::any::Any + Send>> {
+        let start = out.len();
+        let taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            while out.len() - start < max {
+                let Ok(slot) = self.best() else { break };
+                out.push(self.take(slot));
+            }
+        }));
+        match taken {
+            Ok(()) => Ok(out.len() - start),
+            Err(panic) => {
+                for task in out.drain(start..).rev() {
+                    self.untake(task);
+                }
+                Err(panic)
+            }
+        }
+    }
+
+    /// Undoes [`take`](Self::take) of a task that never reached its claimer: it is queued again
+    /// in its old place (same priority and sequence number), with its payload and attempts.
+    pub(crate) fn untake(&mut self, task: Task<K, P>) {
+        // By slot and claim number only: no user code (`Hash`, `Eq`) runs while a panic is
+        // being recovered from.
+        let slot = task.token.slot;
+        assert_eq!(
+            self.slots[slot].as_ref().map(|r| r.claim),
+            Some(task.token.claim),
+            "an untaken task is its slot's current claim"
+        );
+        self.counts.processing -= 1;
+        let record = self.record_mut(slot);
+        record.status = TaskStatus::Queued;
+        *record.payload.get() = Some(task.payload);
+        self.enqueue(slot);
     }
 
     /// Checks that `id` is known and in `expected`, and returns its slot.
@@ -324,9 +448,22 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     }
 
     /// The slot of the claim `token` of `id`, if that claim is still the task's current one.
+    ///
+    /// The token's slot hint is tried first: if the record there holds this very claim (claim
+    /// numbers are unique) of this id, no hash of the id is needed. Otherwise the id is looked up,
+    /// to tell a stale claim from an unknown id.
     fn claimed_slot(&self, id: &K, token: Token) -> Result<usize, TaskError> {
+        if let Some(Some(record)) = self.slots.get(token.slot) {
+            if token.claim != 0
+                && record.claim == token.claim
+                && record.status == TaskStatus::Processing
+                && record.id == *id
+            {
+                return Ok(token.slot);
+            }
+        }
         let (slot, record) = self.lookup(id).ok_or(TaskError::NotFound)?;
-        if mutant!(FencingIgnoresToken => false, else record.claim != token.0) {
+        if mutant!(FencingIgnoresToken => false, else record.claim != token.claim) {
             return Err(TaskError::Stale);
         }
         if record.status != TaskStatus::Processing {
@@ -386,12 +523,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         record.status = TaskStatus::Queued;
         record.seq = seq;
         *record.payload.get() = Some(task.payload);
-        let priority = record.priority;
-        self.heap.push(Entry {
-            priority,
-            seq,
-            slot,
-        });
+        self.enqueue(slot);
         (Ok(TaskStatus::Queued), None)
     }
 
@@ -402,10 +534,11 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         Q: Hash + Eq + ?Sized,
     {
         let slot = self.slot_in(id, TaskStatus::Queued).ok()?;
-        self.heap.remove(slot);
-        self.heap.shrink_if_sparse();
+        // Its heap entry goes stale once the record is no longer queued.
+        self.queued -= 1;
         let payload = self.record_mut(slot).payload.get().take();
         self.finish(slot, TaskStatus::Cancelled);
+        self.compact_heap_if_stale();
         payload
     }
 
@@ -415,8 +548,12 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         Q: Hash + Eq + ?Sized,
     {
         let slot = self.slot_in(id, TaskStatus::Queued)?;
-        self.record_mut(slot).priority = priority;
-        self.heap.set_priority(slot, priority);
+        if self.record_mut(slot).priority != priority {
+            // A new entry under the new key; the old one goes stale.
+            self.record_mut(slot).priority = priority;
+            self.push_entry(slot);
+            self.compact_heap_if_stale();
+        }
         Ok(())
     }
 
@@ -449,12 +586,12 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     /// Stops everything and returns the queued tasks, best first, marked cancelled.
     pub(crate) fn shutdown_now(&mut self) -> Vec<Task<K, P>> {
         self.phase = Phase::Stopped;
-        let mut out = Vec::with_capacity(self.heap.len());
-        while let Some(entry) = self.heap.peek() {
+        let mut out = Vec::with_capacity(self.queued);
+        while let Some(slot) = self.top() {
             // `take` clones the id before it changes anything; then the claim becomes a cancel.
-            let task = self.take(entry.slot);
+            let task = self.take(slot);
             self.counts.processing -= 1;
-            self.finish(entry.slot, TaskStatus::Cancelled);
+            self.finish(slot, TaskStatus::Cancelled);
             out.push(task);
         }
         self.heap.shrink_if_sparse();
@@ -467,7 +604,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         let record = self.record_mut(slot);
         record.status = status;
         debug_assert!(record.payload.get().is_none());
-        let generation = record.generation;
+        let generation = record.seq;
         let (now, total) = match status {
             TaskStatus::Completed => (&mut self.counts.completed, &mut self.counts.total_completed),
             TaskStatus::Cancelled => (&mut self.counts.cancelled, &mut self.counts.total_cancelled),
@@ -520,7 +657,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     }
 
     fn is_finished_generation(&self, slot: usize, generation: u64) -> bool {
-        matches!(self.slots.get(slot), Some(Some(r)) if r.generation == generation && r.status.is_finished())
+        matches!(self.slots.get(slot), Some(Some(r)) if r.seq == generation && r.status.is_finished())
     }
 
     fn remove_finished(&mut self, slot: usize) {
@@ -557,7 +694,15 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         for slot in self.index.values_mut() {
             *slot = remap[*slot];
         }
-        self.heap.remap(&remap, self.slots.len());
+        let slots = &self.slots;
+        self.heap.rebuild(|entry| {
+            let slot = remap[entry.slot()];
+            let live = slot != usize::MAX && Self::live_in(slots, entry, slot);
+            if live {
+                Heap::rename(entry, slot);
+            }
+            live
+        });
         let order = std::mem::take(&mut self.finished_order);
         self.finished_order = order
             .into_iter()
@@ -575,15 +720,36 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     pub(crate) fn check_invariants(&mut self) -> Result<(), String> {
         let mut counts = Stats::default();
         let mut live = 0;
+        let mut live_entries = vec![0u32; self.slots.len()];
+        for e in self.heap.entries() {
+            if e.slot() >= self.slots.len() {
+                return Err(format!("heap entry for slot {} beyond the slots", e.slot()));
+            }
+            if Self::live_in(&self.slots, e, e.slot()) {
+                live_entries[e.slot()] += 1;
+                let r = self.slots[e.slot()].as_ref().expect("live");
+                if r.priority != e.priority() {
+                    return Err(format!("heap key of slot {} is stale", e.slot()));
+                }
+            }
+        }
+        if self.heap.len() > 2 * self.queued + 32 {
+            return Err(format!(
+                "{} heap entries for {} queued tasks: not compacted",
+                self.heap.len(),
+                self.queued
+            ));
+        }
         for (slot, record) in self.slots.iter_mut().enumerate() {
             let Some(r) = record else { continue };
             live += 1;
             if self.index.get(&r.id) != Some(&slot) {
                 return Err(format!("slot {slot} is not indexed under its id"));
             }
-            if self.heap.contains(slot) != (r.status == TaskStatus::Queued) {
+            let entries = live_entries[slot];
+            if entries != u32::from(r.status == TaskStatus::Queued) {
                 return Err(format!(
-                    "slot {slot} is {} but heap membership disagrees",
+                    "slot {slot} is {} with {entries} live heap entries",
                     r.status
                 ));
             }
@@ -606,14 +772,6 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 "{live} live slots but {} indexed ids",
                 self.index.len()
             ));
-        }
-        for e in self.heap.entries() {
-            let r = self.slots[e.slot]
-                .as_ref()
-                .ok_or("heap entry for a free slot")?;
-            if (r.priority, r.seq) != (e.priority, e.seq) {
-                return Err(format!("heap key of slot {} is stale", e.slot));
-            }
         }
         self.heap.check_order()?;
         // Memory follows live tasks: the slots are compacted once three quarters are free, and
@@ -653,11 +811,15 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     where
         P: Clone,
     {
-        let mut queued: Vec<Entry> = self.heap.entries().to_vec();
-        queued.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.seq.cmp(&b.seq)));
+        let slots = &self.slots;
+        let mut queued: Vec<Entry> = (self.heap.entries().iter())
+            .filter(|e| Self::live_in(slots, e, e.slot()))
+            .copied()
+            .collect();
+        queued.sort_by(|a, b| b.priority().cmp(&a.priority()).then(a.seq().cmp(&b.seq())));
         let mut snapshot = Snapshot::default();
         for e in queued {
-            let r = self.slots[e.slot].as_mut().expect("a heap slot is live");
+            let r = self.slots[e.slot()].as_mut().expect("a heap slot is live");
             snapshot.queued.push(Task {
                 id: r.id.clone(),
                 priority: r.priority,
@@ -667,7 +829,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                     .clone()
                     .expect("a queued task has its payload"),
                 attempts: r.attempts,
-                token: Token(0),
+                token: Token::default(),
             });
         }
         let mut processing: Vec<&Record<K, P>> = Vec::new();
@@ -718,17 +880,13 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 id,
                 priority,
                 seq,
-                generation: seq,
+                version: 0,
                 payload: Slot::new(Some(task.payload)),
                 attempts,
                 status: TaskStatus::Queued,
                 claim: 0,
             });
-            core.heap.push(Entry {
-                priority,
-                seq,
-                slot,
-            });
+            core.enqueue(slot);
         }
         for FinishedTask { id, status } in finished {
             if !status.is_finished() {
@@ -742,7 +900,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 id,
                 priority: 0,
                 seq: generation,
-                generation,
+                version: 0,
                 payload: Slot::new(None),
                 attempts: 0,
                 status,

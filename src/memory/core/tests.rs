@@ -128,7 +128,7 @@ impl Model {
             priority: t.priority,
             payload: t.payload,
             attempts: t.attempts,
-            token: Token(t.claim),
+            token: Token::new(t.claim, 0),
         }
     }
 
@@ -220,7 +220,7 @@ impl Model {
     /// The checks of a fenced operation on claim `token` of `id`.
     fn fenced(&self, id: Id, token: Token) -> Result<(), TaskError> {
         let t = self.tasks.get(&id).ok_or(TaskError::NotFound)?;
-        if t.claim != token.0 {
+        if t.claim != token.claim {
             return Err(TaskError::Stale);
         }
         self.expect(id, TaskStatus::Processing)
@@ -503,9 +503,28 @@ fn check_invariants_reports_corruption() {
     broken(
         &|c| {
             let slot = c.index[&50];
-            c.slots[slot].as_mut().unwrap().status = TaskStatus::Processing;
+            c.heap.rebuild(|e| e.slot() != slot);
         },
-        "heap membership",
+        "0 live heap entries",
+    );
+    broken(
+        &|c| {
+            let slot = c.index[&50];
+            let live = *c.heap.entries().iter().find(|e| e.slot() == slot).unwrap();
+            c.heap.push(live);
+        },
+        "2 live heap entries",
+    );
+    broken(
+        &|c| {
+            let slot = c.index[&60];
+            for _ in 0..200 {
+                let entry = *c.heap.entries().last().unwrap();
+                c.heap.push(entry);
+            }
+            c.push_entry(slot);
+        },
+        "heap entries for",
     );
     broken(
         &|c| {

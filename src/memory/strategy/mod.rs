@@ -117,8 +117,15 @@ pub trait Strategy<K: Clone + Eq + Hash, P, S: BuildHasher> {
     /// Adds a task, waiting for room until `deadline`; `Full` means it gave up.
     fn add_until(&self, add: Add<K, P>, deadline: Deadline<'_>) -> Result<(), TryAddError<P>>;
 
-    /// Claims a task, waiting until `deadline`; `Timeout` means it gave up (never `Empty`).
-    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError>;
+    /// Claims a task, waiting until `deadline`; `Timeout` means it gave up (never `Empty`). With
+    /// `more`, a batch claim: right after the first task, in the same critical section (or, for a
+    /// task handed over while asleep, the next one), it takes up to `max` more of the best
+    /// queued tasks into the vector.
+    fn claim_until(
+        &self,
+        deadline: Deadline<'_>,
+        more: More<'_, K, P>,
+    ) -> Result<Task<K, P>, ClaimError>;
 
     /// Time moved: wakes every blocked claimer and producer, so that each re-checks its deadline
     /// (and its condition: a spurious wake-up is harmless). No wake-up is lost to a sleeper that
@@ -127,15 +134,44 @@ pub trait Strategy<K: Clone + Eq + Hash, P, S: BuildHasher> {
     fn wake_sleepers(&self);
 }
 
+/// The rest of a batch claim: where to put the extra tasks, and how many at most.
+pub type More<'a, K, P> = Option<(&'a mut Vec<Task<K, P>>, usize)>;
+
+/// A panic caught under the lock, to re-raise once it is released.
+pub type Panic = Box<dyn std::any::Any + Send>;
+
+/// Under the lock, right after a claim took `first`: takes the rest of the batch. Returns the
+/// first task and how many tasks the claim took in all (each made room, so as many producers may
+/// go on); or, if `K::clone` panicked, the panic, with every task of the batch `first` included
+/// back in its place, so that the claim changed nothing.
+pub(crate) fn take_more<K: Clone + Eq + Hash, P, S: BuildHasher>(
+    core: &mut Core<K, P, S>,
+    first: Task<K, P>,
+    more: More<'_, K, P>,
+) -> (Result<Task<K, P>, Panic>, usize) {
+    let Some((out, max)) = more else {
+        return (Ok(first), 1);
+    };
+    match core.take_more(out, max) {
+        Ok(n) => (Ok(first), 1 + n),
+        Err(panic) => {
+            core.untake(first);
+            (Err(panic), 0)
+        }
+    }
+}
+
 /// Who may now make progress after a write to the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
     /// Nothing a blocked thread waits for has changed.
     Nobody,
-    /// A task became claimable: wake one blocked claimer.
-    Claimer,
-    /// Room appeared in a bounded queue: wake one blocked producer.
-    Producer,
+    /// `n` tasks became claimable: wake `n` blocked claimers (all of them when `n > 1`; a batch
+    /// is rare enough that a spurious wake-up costs less than counting sleepers per strategy).
+    Claimers(usize),
+    /// Room for `n` tasks appeared in a bounded queue: wake `n` blocked producers (all of them
+    /// when `n > 1`).
+    Producers(usize),
     /// The queue shut down: wake every blocked thread.
     Everyone,
 }
@@ -149,9 +185,9 @@ impl Wake {
         core: &Core<K, P, S>,
     ) -> Wake {
         match result {
-            Ok(()) => Wake::Claimer,
+            Ok(()) => Wake::Claimers(1),
             Err(_) if !core.is_full() => {
-                mutant!(RefusedAddKeepsWake => Wake::Nobody, else Wake::Producer)
+                mutant!(RefusedAddKeepsWake => Wake::Nobody, else Wake::Producers(1))
             }
             Err(_) => Wake::Nobody,
         }
@@ -235,8 +271,8 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher, C: Claimers<K, P>> Locked<K, P, S,
         self.claimers.notify(wake, claimers);
         if producers {
             match wake {
-                Wake::Everyone => self.not_full.notify_all(),
-                Wake::Producer => self.not_full.notify_one(),
+                Wake::Everyone | Wake::Producers(2..) => self.not_full.notify_all(),
+                Wake::Producers(1) => self.not_full.notify_one(),
                 _ => {}
             }
             if wake != Wake::Everyone {
@@ -295,7 +331,11 @@ where
         result
     }
 
-    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError> {
+    fn claim_until(
+        &self,
+        deadline: Deadline<'_>,
+        mut more: More<'_, K, P>,
+    ) -> Result<Task<K, P>, ClaimError> {
         let mut state = self.state.lock();
         let mut spun = false;
         loop {
@@ -303,10 +343,11 @@ where
                 Ok(slot) => {
                     mutant!(SplitClaim => { drop(state); state = self.state.lock(); });
                     let task = state.core.take(slot);
-                    let producer = Wake::Producer;
-                    let wake = mutant!(ClaimSkipsProducerNotify => Wake::Nobody, else producer);
+                    let (task, taken) = take_more(&mut state.core, task, more);
+                    let producers = Wake::Producers(taken);
+                    let wake = mutant!(ClaimSkipsProducerNotify => Wake::Nobody, else producers);
                     self.release(state, wake);
-                    return Ok(task);
+                    return task.map_err(|panic| std::panic::resume_unwind(panic));
                 }
                 Err(ClaimError::Empty) if deadline.expired() => return Err(ClaimError::Timeout),
                 Err(ClaimError::Empty) if !spun => {
@@ -318,6 +359,19 @@ where
                 }
                 Err(ClaimError::Empty) => match C::sleep(self, state, deadline) {
                     Slept::Retry(guard) => state = guard,
+                    Slept::Done(Ok(task)) if more.is_some() => {
+                        // Handed over while asleep: the rest of the batch comes from the queue.
+                        let mut state = self.state.lock();
+                        let (task, taken) = take_more(&mut state.core, task, more.take());
+                        // One more producer per extra task; if the batch was put back, it queued
+                        // the handed-over task again, for another claimer.
+                        let wake = match taken {
+                            0 => Wake::Claimers(1),
+                            n => Wake::Producers(n - 1),
+                        };
+                        self.release(state, wake);
+                        return task.map_err(|panic| std::panic::resume_unwind(panic));
+                    }
                     Slept::Done(result) => return result,
                 },
                 Err(e) => return Err(e),

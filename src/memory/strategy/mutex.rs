@@ -48,7 +48,8 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for Condvars {
     fn notify(&self, wake: Wake, sleeping: bool) {
         let cv = &self.not_empty;
         match wake {
-            Wake::Claimer if sleeping => cv.notify_one(),
+            Wake::Claimers(1) if sleeping => cv.notify_one(),
+            Wake::Claimers(2..) if sleeping => cv.notify_all(),
             Wake::Everyone if sleeping => {
                 mutant!(MutexShutdownNotifiesOne => cv.notify_one(), else cv.notify_all())
             }

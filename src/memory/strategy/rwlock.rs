@@ -19,7 +19,7 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use super::{Add, Strategy, Wake};
+use super::{take_more, Add, More, Strategy, Wake};
 use crate::memory::core::Core;
 use crate::memory::wait::{QueuedCount, Signal};
 use crate::mutant::mutant;
@@ -48,9 +48,11 @@ impl<K, P, S> Guarded<K, P, S> {
 
     fn wake(&self, wake: Wake) {
         match wake {
-            Wake::Nobody => {}
-            Wake::Claimer => self.claimers.notify_one(),
-            Wake::Producer => self.producers.notify_one(),
+            Wake::Nobody | Wake::Claimers(0) | Wake::Producers(0) => {}
+            Wake::Claimers(1) => self.claimers.notify_one(),
+            Wake::Claimers(_) => self.claimers.notify_all(),
+            Wake::Producers(1) => self.producers.notify_one(),
+            Wake::Producers(_) => self.producers.notify_all(),
             Wake::Everyone => {
                 self.claimers.notify_all();
                 self.producers.notify_all();
@@ -99,7 +101,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
                 }
                 continue;
             }
-            mutant!(RwLockWakeBeforeWrite => { drop(core); self.wake(Wake::Claimer); core = self.core.write(); });
+            mutant!(RwLockWakeBeforeWrite => { drop(core); self.wake(Wake::Claimers(1)); core = self.core.write(); });
             let result = core.add(add.id, add.priority, add.payload);
             let wake = Wake::after_add(&result, &core);
             let wake = mutant!(RwLockWakeBeforeWrite => Wake::Nobody, else wake);
@@ -112,11 +114,28 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
         }
     }
 
-    fn claim_until(&self, deadline: Deadline<'_>) -> Result<Task<K, P>, ClaimError> {
+    fn claim_until(
+        &self,
+        deadline: Deadline<'_>,
+        mut more: More<'_, K, P>,
+    ) -> Result<Task<K, P>, ClaimError> {
         let mut ticket = None;
         loop {
             let mut core = self.core.write();
-            let result = core.pop();
+            let (result, taken) = match core.pop() {
+                Ok(task) => match take_more(&mut core, task, more.take()) {
+                    (Ok(task), taken) => (Ok(task), taken),
+                    (Err(panic), _) => {
+                        // The batch went back: nothing changed, nobody to wake.
+                        self.unlock(core);
+                        if let Some(ticket) = ticket {
+                            self.claimers.cancel(ticket);
+                        }
+                        std::panic::resume_unwind(panic);
+                    }
+                },
+                Err(e) => (Err(e), 0),
+            };
             mutant!(RwLockTimeoutSplitCheck => { self.unlock(core); core = self.core.write(); });
             // The deadline is read under the lock, as `Locked` does: a claimer times out only if,
             // at one instant, its deadline had passed and the queue was empty.
@@ -141,7 +160,8 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
                 self.claimers.cancel(ticket);
             }
             if result.is_ok() {
-                self.wake(mutant!(RwLockClaimWakesWrongSide => Wake::Claimer, else Wake::Producer));
+                let producers = Wake::Producers(taken);
+                self.wake(mutant!(RwLockClaimWakesWrongSide => Wake::Claimers(1), else producers));
             }
             return result.map_err(|e| match e {
                 ClaimError::Empty => ClaimError::Timeout,
