@@ -8,7 +8,6 @@
 #![allow(dead_code)]
 
 pub mod fifo;
-pub mod fxhash;
 pub mod plain;
 pub mod pq;
 pub mod reference;
@@ -22,10 +21,9 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use taskq::strategy::{self, Waiting};
-use taskq::{Queue, Retention, TaskQueue, TaskStatus};
+use taskq::{DefaultHashBuilder, Queue, Retention, TaskQueue, TaskStatus};
 
 use fifo::CrossbeamFifo;
-use fxhash::FxBuildHasher;
 use plain::PlainQueue;
 use pq::PriorityQueueQueue;
 use reference::ReferenceQueue;
@@ -325,12 +323,13 @@ impl Contender {
     /// `Contender::strategy::<W>("ItsAlias")` line here.
     pub const ALL: &'static [Contender] = &[
         Contender::strategy::<strategy::Mutex>("ThreadSafeTaskQueue"),
-        Contender::taskq::<strategy::Mutex, FxBuildHasher>(
-            "ThreadSafeTaskQueue+fxhash",
-            "mutex-fx",
+        Contender::taskq::<strategy::Mutex, RandomState>(
+            "ThreadSafeTaskQueue+siphash",
+            "mutex-sip",
             Role::Variant,
-            "ThreadSafeTaskQueue built with Builder::build_with_hasher and a fast, non-keyed Fx \
-             hasher (common/fxhash.rs): what the default SipHash costs",
+            "ThreadSafeTaskQueue built with Builder::build_with_hasher(RandomState::new()): \
+             std's SipHash instead of the default foldhash, as for ids from untrusted clients; \
+             what that choice costs",
         ),
         Contender::strategy::<strategy::RwLock>("RwLockTaskQueue"),
         Contender::strategy::<strategy::Channel>("ChannelTaskQueue"),
@@ -397,7 +396,7 @@ impl Contender {
     where
         Queue<u64, u64, W>: TaskQueue<u64, u64>,
     {
-        Self::taskq::<W, RandomState>(name, W::NAME, Role::Strategy, "")
+        Self::taskq::<W, DefaultHashBuilder>(name, W::NAME, Role::Strategy, "")
     }
 
     /// The taskq strategy `W` with hasher `S` for its task index.
@@ -461,7 +460,7 @@ impl Contender {
     }
 
     /// One of the taskq strategies with default options (the targets are about these;
-    /// variants such as `mutex-fx` are reported beside them).
+    /// variants such as `mutex-sip` are reported beside them).
     pub fn is_strategy(self) -> bool {
         self.role == Role::Strategy
     }
