@@ -90,6 +90,10 @@ fn mem_start() {
     COUNTING.store(true, Ordering::SeqCst);
 }
 
+fn mem_held() -> usize {
+    CURRENT.load(Ordering::SeqCst).max(0) as usize
+}
+
 fn mem_stop() -> usize {
     COUNTING.store(false, Ordering::SeqCst);
     PEAK.load(Ordering::SeqCst).max(0) as usize
@@ -97,6 +101,7 @@ fn mem_stop() -> usize {
 
 const PROBE: MemProbe = MemProbe {
     start: mem_start,
+    held: mem_held,
     stop: mem_stop,
 };
 
@@ -128,7 +133,7 @@ fn usage() -> String {
          OPTIONS:\n  \
          --tasks N          tasks per run (N below; default 150000)\n  \
          --threads LIST     thread counts, comma-separated (default 1,2,4,8)\n  \
-         --workloads LIST   any of w1,w2,w3,w4,w5 (default all)\n  \
+         --workloads LIST   any of w1,w2,w3,w4,w5,mem (default all)\n  \
          --dists LIST       priority distributions for W1 and W2: few (0..100), distinct \
          (default both)\n  \
          --contenders LIST  any of {} (default all; ratios need the peers and limit)\n  \
@@ -254,10 +259,37 @@ impl Row {
     }
 }
 
+/// The memory per queued task of one contender (`mem`).
+struct MemRow {
+    contender: Contender,
+    /// Peak heap bytes from just before the queue was built until it held `queued` tasks
+    /// (growth included: a table or vector being grown counts old and new buffers).
+    peak_bytes: usize,
+    /// Heap bytes still held once it held them.
+    held_bytes: usize,
+    queued: u64,
+}
+
+impl MemRow {
+    /// Peak bytes per queued task: the figure the target is about.
+    fn per_task(&self) -> f64 {
+        self.peak_bytes as f64 / self.queued.max(1) as f64
+    }
+
+    /// Held bytes per queued task.
+    fn held_per_task(&self) -> f64 {
+        self.held_bytes as f64 / self.queued.max(1) as f64
+    }
+}
+
+/// The largest bytes per queued task a taskq strategy may take with default options (u64 ids and
+/// payloads).
+const MEM_TARGET: f64 = 128.0;
+
 /// One point of the plan: workload, distribution, contender, threads.
 type Point = (Workload, Dist, Contender, usize);
 
-fn measure(o: &Options) -> Vec<Row> {
+fn measure(o: &Options) -> (Vec<Row>, Vec<MemRow>) {
     let params = |d: Dist| Params {
         tasks: o.tasks,
         prefill: o.prefill,
@@ -281,10 +313,40 @@ fn measure(o: &Options) -> Vec<Row> {
     let mut cases: Vec<(Workload, Dist)> = plan.iter().map(|p| (p.0, p.1)).collect();
     cases.dedup();
     let mut done = 0;
+    let mut memory = Vec::new();
     for (w, d) in cases {
         let points: Vec<usize> = (0..plan.len())
             .filter(|&i| (plan[i].0, plan[i].1) == (w, d))
             .collect();
+        if !w.is_timed() {
+            // Memory per queued task: one run per contender with the counting allocator on
+            // (deterministic up to hash seeds, so not repeated).
+            for &i in &points {
+                let (w, d, c, t) = plan[i];
+                let out = common::run(w, c, t, params(d), Some(PROBE)).expect("planned");
+                done += o.reps;
+                let m = MemRow {
+                    contender: c,
+                    peak_bytes: out.peak_bytes.unwrap_or(0),
+                    held_bytes: out.held_bytes.unwrap_or(0),
+                    queued: out.live,
+                };
+                eprintln!(
+                    "[{:>3}/{}] {:>5.1}s  {:<11} {:<27} peak {:.2} MB for {} queued: {:.0} bytes \
+                     per queued task",
+                    done,
+                    plan.len() * o.reps,
+                    started.elapsed().as_secs_f64(),
+                    w.label(d),
+                    c.name(),
+                    m.peak_bytes as f64 / 1e6,
+                    m.queued,
+                    m.per_task(),
+                );
+                memory.push(m);
+            }
+            continue;
+        }
         for rep in 0..o.reps {
             for &i in &points {
                 let (w, d, c, t) = plan[i];
@@ -301,7 +363,7 @@ fn measure(o: &Options) -> Vec<Row> {
                     None => String::new(),
                 };
                 eprintln!(
-                    "[{:>3}/{}] {:>5.1}s  {:<11} {:<26} threads={:<2} rep {}/{}: {:>8.3} \
+                    "[{:>3}/{}] {:>5.1}s  {:<11} {:<27} threads={:<2} rep {}/{}: {:>8.3} \
                      Mtasks/s{}",
                     done,
                     plan.len() * o.reps,
@@ -336,6 +398,9 @@ fn measure(o: &Options) -> Vec<Row> {
     }
     let mut rows = Vec::new();
     for (i, &(w, d, c, t)) in plan.iter().enumerate() {
+        if !w.is_timed() {
+            continue;
+        }
         let samples: Vec<f64> = outs[i].iter().map(Outcome::tasks_per_s).collect();
         let reads: Vec<f64> = outs[i].iter().map(Outcome::reads_per_s).collect();
         let ns: Vec<f64> = outs[i].iter().map(Outcome::ns_per_task).collect();
@@ -389,7 +454,7 @@ fn measure(o: &Options) -> Vec<Row> {
         r.vs_reference = reference.get(&key).map(|x| r.tasks_per_s / x);
         r.vs_limit = limit.get(&r.case()).map(|x| r.tasks_per_s / x);
     }
-    rows
+    (rows, memory)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,7 +515,7 @@ fn table(rows: &[Row], prefill: u64) -> String {
         );
         let _ = write!(
             s,
-            "  {:<26} {:>7} {:>9} {:>8} {:<15} {:>8} {:>9}",
+            "  {:<27} {:>7} {:>9} {:>8} {:<15} {:>8} {:>9}",
             "contender", "threads", "Mtasks/s", "vs peer", "(best peer)", "vs limit", "ns/task",
         );
         for (head, _) in &extras {
@@ -460,7 +525,7 @@ fn table(rows: &[Row], prefill: u64) -> String {
         for r in rows.iter().filter(|r| r.case() == (w, d)) {
             let _ = write!(
                 s,
-                "  {:<26} {:>7} {:>9.3} {:>8} {:<15} {:>8} {:>9.1}",
+                "  {:<27} {:>7} {:>9.3} {:>8} {:<15} {:>8} {:>9.1}",
                 r.contender.name(),
                 if r.contender.role() == Role::Limit && r.workload != Workload::W5 {
                     "1 (all)".to_string()
@@ -483,13 +548,47 @@ fn table(rows: &[Row], prefill: u64) -> String {
     s
 }
 
+/// The memory section of the table.
+fn memory_table(memory: &[MemRow], prefill: u64) -> String {
+    let mut s = String::new();
+    if memory.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "mem: {}: peak heap bytes / queued tasks (u64 ids and payloads); held = still allocated \
+         once full. Lower is better; target for the taskq strategies: peak <= {MEM_TARGET:.0} \
+         bytes per queued task.",
+        Workload::Mem.title(Dist::Few, prefill),
+    );
+    let _ = writeln!(
+        s,
+        "  {:<27} {:>8} {:>12} {:>12} {:>12} {:>12}",
+        "contender", "queued", "peak bytes", "peak B/task", "held bytes", "held B/task"
+    );
+    for m in memory {
+        let _ = writeln!(
+            s,
+            "  {:<27} {:>8} {:>12} {:>12.1} {:>12} {:>12.1}",
+            m.contender.name(),
+            m.queued,
+            m.peak_bytes,
+            m.per_task(),
+            m.held_bytes,
+            m.held_per_task(),
+        );
+    }
+    s.push('\n');
+    s
+}
+
 fn find(rows: &[Row], w: Workload, c: Contender, t: usize) -> Option<&Row> {
     rows.iter()
         .find(|r| r.workload == w && r.dist == Dist::Few && r.contender == c && r.threads == t)
 }
 
 /// Checks the targets from the issue against this run; one line each, with the margin.
-fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
+fn targets(rows: &[Row], memory: &[MemRow]) -> Vec<(String, Option<bool>)> {
     let mut out = Vec::new();
     for (w, d) in cases(rows) {
         if !matches!(w, Workload::W1 | Workload::W2) {
@@ -562,6 +661,22 @@ fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
             Some(worst > 0.0 && worst < 1024.0 && worst < reference),
         ));
     }
+    let worst = memory
+        .iter()
+        .filter(|m| m.contender.is_strategy())
+        .max_by(|a, b| a.per_task().total_cmp(&b.per_task()));
+    if let Some(m) = worst {
+        out.push((
+            format!(
+                "mem: worst strategy {} takes {:.1} bytes per queued task with default options \
+                 ({} queued; target <= {MEM_TARGET:.0})",
+                m.contender.name(),
+                m.per_task(),
+                m.queued
+            ),
+            Some(m.per_task() <= MEM_TARGET),
+        ));
+    }
     let limit = rows
         .iter()
         .find(|r| r.workload == Workload::W5 && r.contender.role() == Role::Limit);
@@ -580,7 +695,12 @@ fn targets(rows: &[Row]) -> Vec<(String, Option<bool>)> {
     out
 }
 
-fn json(o: &Options, rows: &[Row], checks: &[(String, Option<bool>)]) -> serde_json::Value {
+fn json(
+    o: &Options,
+    rows: &[Row],
+    memory: &[MemRow],
+    checks: &[(String, Option<bool>)],
+) -> serde_json::Value {
     serde_json::json!({
         "machine": {
             "available_parallelism": std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -629,6 +749,14 @@ fn json(o: &Options, rows: &[Row], checks: &[(String, Option<bool>)]) -> serde_j
                 "claimed_instead_samples":
                     r.cancels.iter().map(|c| c.claimed_instead).collect::<Vec<_>>(),
             })),
+        })).collect::<Vec<_>>(),
+        "memory_per_queued_task": memory.iter().map(|m| serde_json::json!({
+            "contender": m.contender.name(),
+            "peak_bytes": m.peak_bytes,
+            "queued": m.queued,
+            "bytes_per_queued_task": m.per_task(),
+            "held_bytes": m.held_bytes,
+            "held_bytes_per_queued_task": m.held_per_task(),
         })).collect::<Vec<_>>(),
         "targets": checks.iter().map(|(text, ok)| serde_json::json!({
             "check": text,
@@ -728,9 +856,10 @@ fn main() {
         o.dists.iter().map(|d| d.name()).collect::<Vec<_>>(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let rows = measure(&o);
+    let (rows, memory) = measure(&o);
     print!("{}", table(&rows, o.prefill));
-    let checks = targets(&rows);
+    print!("{}", memory_table(&memory, o.prefill));
+    let checks = targets(&rows, &memory);
     if !checks.is_empty() {
         println!("targets:");
         if o.quick {
@@ -750,7 +879,8 @@ fn main() {
         std::process::exit(1);
     }
     let json_path = o.out.join("compare.json");
-    let text = serde_json::to_string_pretty(&json(&o, &rows, &checks)).expect("serializable");
+    let text =
+        serde_json::to_string_pretty(&json(&o, &rows, &memory, &checks)).expect("serializable");
     if let Err(e) = std::fs::write(&json_path, text) {
         eprintln!("compare: cannot write {}: {e}", json_path.display());
         std::process::exit(1);

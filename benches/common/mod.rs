@@ -153,7 +153,8 @@ impl Rng {
     }
 }
 
-/// The five workloads; see `benches/README.md` for their exact definitions.
+/// The workloads, and the memory measurement; see `benches/README.md` for their exact
+/// definitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Workload {
     /// P producers add N tasks, C = P consumers claim and complete them all.
@@ -166,19 +167,28 @@ pub enum Workload {
     W4,
     /// One thread: add, claim, complete at a constant depth.
     W5,
+    /// Not timed: a queue with default options filled with PREFILL tasks; its peak heap bytes per
+    /// queued task (measured by `compare`'s counting allocator).
+    Mem,
 }
 
 impl Workload {
     /// All of them, in order.
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::W1,
         Workload::W2,
         Workload::W3,
         Workload::W4,
         Workload::W5,
+        Workload::Mem,
     ];
 
-    /// Its short name (`w1`..`w5`).
+    /// Whether it measures throughput (all but `Mem`).
+    pub fn is_timed(self) -> bool {
+        self != Workload::Mem
+    }
+
+    /// Its short name (`w1`..`w5`, `mem`).
     pub fn name(self) -> &'static str {
         match self {
             Workload::W1 => "w1",
@@ -186,10 +196,11 @@ impl Workload {
             Workload::W3 => "w3",
             Workload::W4 => "w4",
             Workload::W5 => "w5",
+            Workload::Mem => "mem",
         }
     }
 
-    /// Parses `w1`..`w5`.
+    /// Parses `w1`..`w5`, `mem`.
     pub fn parse(s: &str) -> Option<Workload> {
         Workload::ALL
             .into_iter()
@@ -212,6 +223,7 @@ impl Workload {
             Workload::W3 => format!("W3 status reads beside 1 worker at depth {prefill}"),
             Workload::W4 => format!("W4 cancel-heavy at depth {prefill}"),
             Workload::W5 => format!("W5 single thread at depth {prefill}"),
+            Workload::Mem => format!("Memory: {prefill} tasks queued, default options"),
         };
         format!("{what}, {}", dist.describe())
     }
@@ -232,15 +244,17 @@ impl Workload {
             Workload::W1 => "P = C = threads (2 x threads threads in all)",
             Workload::W2 | Workload::W4 => "worker threads",
             Workload::W3 => "reader threads (plus 1 worker)",
-            Workload::W5 => "always 1",
+            Workload::W5 | Workload::Mem => "always 1",
         }
     }
 
     /// The retention the taskq strategies run it with: `KeepNone` for W4 (whose point is that
-    /// memory follows live tasks), `KeepAll` elsewhere (every id stays known).
+    /// memory follows live tasks), the default (`KeepLast(10_000)`) for `Mem`, whose queue is
+    /// built with default options, `KeepAll` elsewhere (every id stays known).
     pub fn retention(self) -> Retention {
         match self {
             Workload::W4 => Retention::KeepNone,
+            Workload::Mem => Retention::default(),
             _ => Retention::KeepAll,
         }
     }
@@ -282,6 +296,15 @@ impl Workload {
                 "W5 single thread: queue pre-filled with PREFILL tasks; one thread loops N times: \
                  add_task(new id, priority 0..100), get_next_task, complete_task. \
                  Retention::KeepAll. Reported as tasks/s and ns per task (= wall time / N)."
+            }
+            Workload::Mem => {
+                "mem memory per queued task (compare only, not timed): a queue built with \
+                 default options (for taskq: Queue::new(), i.e. retention KeepLast(10000), no \
+                 capacity, the default hasher; the Variant with its own hasher), u64 ids and \
+                 payloads, filled by one thread with PREFILL tasks (priorities 0..100); peak \
+                 heap bytes (counting allocator) from just before the queue is built until it \
+                 holds them all, divided by PREFILL. Target: at most 128 bytes per queued task \
+                 for the taskq strategies."
             }
         }
     }
@@ -376,17 +399,24 @@ impl Contender {
             short: "limit",
             role: Role::Limit,
             about: "the same operations on ONE thread, plain BinaryHeap + HashMap, no lock; for \
-                    multi-thread workloads it does the same total work single-threaded; no W3",
-            workloads: &[Workload::W1, Workload::W2, Workload::W4, Workload::W5],
-            runner: |w, _, p, _| run_limit(w, p),
+                    multi-thread workloads it does the same total work single-threaded; no W3; \
+                    mem: the same heap and map holding PREFILL tasks",
+            workloads: &[
+                Workload::W1,
+                Workload::W2,
+                Workload::W4,
+                Workload::W5,
+                Workload::Mem,
+            ],
+            runner: |w, _, p, mem| run_limit(w, p, mem),
         },
         Contender {
             name: "crossbeam-FIFO-unordered",
             short: "crossbeam",
             role: Role::Ceiling,
             about: "crossbeam-channel unbounded: an UNORDERED FIFO ceiling (ignores priority, no \
-                    status, no cancel); W1, W2, W5 only",
-            workloads: &[Workload::W1, Workload::W2, Workload::W5],
+                    status, no cancel); W1, W2, W5 and mem only",
+            workloads: &[Workload::W1, Workload::W2, Workload::W5, Workload::Mem],
             runner: |w, threads, p, mem| run_queue(&CrossbeamFifo::new(), w, threads, p, mem),
         },
     ];
@@ -471,9 +501,9 @@ impl Contender {
     }
 
     /// The thread counts it runs `w` with, out of `wanted`: just 1 for `limit` (which does the
-    /// whole work on one thread) and for W5 (single-threaded by definition).
+    /// whole work on one thread) and for W5 and `Mem` (single-threaded by definition).
     pub fn threads(self, w: Workload, wanted: &[usize]) -> Vec<usize> {
-        if self.role == Role::Limit || w == Workload::W5 {
+        if self.role == Role::Limit || matches!(w, Workload::W5 | Workload::Mem) {
             vec![1]
         } else {
             wanted.to_vec()
@@ -518,6 +548,8 @@ pub struct Params {
 pub struct MemProbe {
     /// Starts counting from zero (current = peak = 0).
     pub start: fn(),
+    /// The bytes allocated and not freed since `start` (still counting).
+    pub held: fn() -> usize,
     /// Stops counting and returns the peak bytes since `start`.
     pub stop: fn() -> usize,
 }
@@ -544,6 +576,8 @@ pub struct Outcome {
     pub reads: u64,
     /// Peak heap bytes (when a probe was given).
     pub peak_bytes: Option<usize>,
+    /// Heap bytes held at the end (`Mem`, when a probe was given).
+    pub held_bytes: Option<usize>,
     /// Live tasks the memory is divided by.
     pub live: u64,
     /// What became of the cancels (W4).
@@ -600,6 +634,7 @@ pub fn tasks_per_run(w: Workload, c: Contender, threads: usize, p: Params) -> u6
         Workload::W3 => (p.tasks / 4).max(1),
         Workload::W4 => (p.tasks / 2 / t).max(1) * 2 * t,
         Workload::W5 => p.tasks,
+        Workload::Mem => p.prefill,
     }
 }
 
@@ -610,8 +645,15 @@ fn run_taskq<W: Waiting, S: BuildHasher + Default + Send + Sync>(
     p: Params,
     mem: Option<MemProbe>,
 ) -> Outcome {
-    let q = Queue::<u64, u64, W>::builder()
-        .retention(w.retention())
+    let builder = Queue::<u64, u64, W>::builder();
+    // `Mem` measures the default options: nothing set but the hasher (the default one for the
+    // strategies, which makes this what `Queue::new()` builds).
+    let builder = if w == Workload::Mem {
+        builder
+    } else {
+        builder.retention(w.retention())
+    };
+    let q = builder
         .build_with_hasher(S::default())
         .expect("valid options");
     run_queue(&q, w, threads, p, mem)
@@ -631,6 +673,7 @@ fn run_queue<Q: BenchQueue>(
         Workload::W3 => w3(q, threads, p),
         Workload::W4 => w4(q, threads, p, mem),
         Workload::W5 => w5(q, p),
+        Workload::Mem => memory(q, p, mem),
     }
 }
 
@@ -655,6 +698,7 @@ fn outcome(elapsed: Duration, tasks: u64, reads: u64, live: u64) -> Outcome {
         tasks,
         reads,
         peak_bytes: None,
+        held_bytes: None,
         live,
         cancels: None,
     }
@@ -827,8 +871,23 @@ pub fn w5<Q: BenchQueue>(q: &Q, p: Params) -> Outcome {
     outcome(elapsed, p.tasks, 0, p.prefill)
 }
 
+/// Mem: fills the empty queue with PREFILL tasks; the peak heap bytes (and those held at the
+/// end) are taken while it holds them (from the probe started before the queue was built).
+pub fn memory<Q: BenchQueue>(q: &Q, p: Params, mem: Option<MemProbe>) -> Outcome {
+    let start = Instant::now();
+    prefill(q, p);
+    let elapsed = start.elapsed();
+    let held = mem.map(|m| (m.held)());
+    let peak = mem.map(|m| (m.stop)());
+    assert_eq!(q.queued() as u64, p.prefill, "mem: not all tasks queued");
+    let mut o = outcome(elapsed, p.prefill, 0, p.prefill);
+    o.peak_bytes = peak;
+    o.held_bytes = held;
+    o
+}
+
 /// `limit`: the same total work as workload `w`, on one thread, without a lock.
-pub fn run_limit(w: Workload, p: Params) -> Outcome {
+pub fn run_limit(w: Workload, p: Params, mem: Option<MemProbe>) -> Outcome {
     let mut q = PlainQueue::new(w != Workload::W4);
     let prefill = |q: &mut PlainQueue| {
         let mut rng = Rng::new(1000);
@@ -843,6 +902,7 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
     };
     let mut rng = Rng::new(0);
     let mut cancels = None;
+    let mut held = None;
     let (start, tasks, live) = match w {
         Workload::W1 => {
             let start = Instant::now();
@@ -890,6 +950,12 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
             }
             (start, p.tasks, p.prefill)
         }
+        Workload::Mem => {
+            let start = Instant::now();
+            prefill(&mut q);
+            held = mem.map(|m| (m.held)());
+            (start, p.prefill, p.prefill)
+        }
         Workload::W3 => unreachable!("limit does not run W3 (see Contender::ALL)"),
     };
     let elapsed = start.elapsed();
@@ -897,6 +963,10 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
     black_box(q.status(0) == Some(TaskStatus::Queued));
     let mut o = outcome(elapsed, tasks, 0, live);
     o.cancels = cancels;
+    if held.is_some() {
+        o.held_bytes = held;
+        o.peak_bytes = mem.map(|m| (m.stop)());
+    }
     o
 }
 
