@@ -1,4 +1,4 @@
-// Criterion benchmarks of the workloads (W1..W5, defined in benches/README.md and in
+// Criterion benchmarks of the workloads (W1..W6, defined in benches/README.md and in
 // benches/common/mod.rs), one group per case (workload and priority distribution: `w1-few`,
 // `w1-distinct`, ..., `w3`), one BenchmarkId per contender and thread count.
 // Throughput is in tasks; W3's reads/s, W4's memory and the memory per queued task (`mem`) are

@@ -133,7 +133,7 @@ fn usage() -> String {
          OPTIONS:\n  \
          --tasks N          tasks per run (N below; default 150000)\n  \
          --threads LIST     thread counts, comma-separated (default 1,2,4,8)\n  \
-         --workloads LIST   any of w1,w2,w3,w4,w5,mem (default all)\n  \
+         --workloads LIST   any of w1,w6,w2,w3,w4,w5,mem (default all)\n  \
          --dists LIST       priority distributions for W1 and W2: few (0..100), distinct \
          (default both)\n  \
          --contenders LIST  any of {} (default all; ratios need the peers and limit)\n  \
@@ -234,6 +234,9 @@ struct Row {
     /// Against the textbook `reference` (JSON only, for continuity with older runs).
     vs_reference: Option<f64>,
     vs_limit: Option<f64>,
+    /// W6: the same contender's W1 (same distribution and threads) tasks/s, and W6 / W1.
+    w1_tasks_per_s: Option<f64>,
+    vs_w1: Option<f64>,
     /// W4: what became of the cancels, per repetition.
     cancels: Vec<Cancels>,
 }
@@ -419,6 +422,8 @@ fn measure(o: &Options) -> (Vec<Row>, Vec<MemRow>) {
             best_peer: None,
             vs_reference: None,
             vs_limit: None,
+            w1_tasks_per_s: None,
+            vs_w1: None,
             cancels: outs[i].iter().filter_map(|out| out.cancels).collect(),
         });
     }
@@ -453,6 +458,16 @@ fn measure(o: &Options) -> (Vec<Row>, Vec<MemRow>) {
         r.best_peer = b.map(|b| b.1);
         r.vs_reference = reference.get(&key).map(|x| r.tasks_per_s / x);
         r.vs_limit = limit.get(&r.case()).map(|x| r.tasks_per_s / x);
+    }
+    // W6 against the same contender's W1: what batching buys.
+    let w1: HashMap<(Contender, Dist, usize), f64> = rows
+        .iter()
+        .filter(|r| r.workload == Workload::W1)
+        .map(|r| ((r.contender, r.dist, r.threads), r.tasks_per_s))
+        .collect();
+    for r in rows.iter_mut().filter(|r| r.workload == Workload::W6) {
+        r.w1_tasks_per_s = w1.get(&(r.contender, r.dist, r.threads)).copied();
+        r.vs_w1 = r.w1_tasks_per_s.map(|x| r.tasks_per_s / x);
     }
     (rows, memory)
 }
@@ -496,6 +511,13 @@ fn extra_columns(w: Workload) -> Vec<Column> {
                     |(landed, lost)| format!("{lost:.0} of {:.0}", landed + lost),
                 )
             }),
+        ],
+        Workload::W6 => vec![
+            ("W1 Mtasks/s", |r: &Row| {
+                r.w1_tasks_per_s
+                    .map_or_else(|| "-".into(), |x| format!("{:.3}", x / 1e6))
+            }),
+            ("W6/W1", |r: &Row| ratio(r.vs_w1)),
         ],
         _ => Vec::new(),
     }
@@ -742,6 +764,8 @@ fn json(
             "best_peer": r.best_peer.map(|c| c.name()),
             "vs_reference": r.vs_reference,
             "vs_limit": r.vs_limit,
+            "w1_tasks_per_s_median": r.w1_tasks_per_s,
+            "vs_w1": r.vs_w1,
             "cancels": r.cancels_median().map(|(landed, lost)| serde_json::json!({
                 "landed_median": landed,
                 "claimed_instead_median": lost,

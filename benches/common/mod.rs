@@ -1,10 +1,12 @@
-// Shared by `benches/queues.rs` (criterion) and `examples/compare.rs`: the contenders and the five
-// workloads, written once. The workloads run on any `BenchQueue`, a bench-local trait with just
-// the operations they use, implemented once for every `taskq::Queue` (through `TaskQueue`) and
-// once per peer (`reference`, `skiplist`, `priority-queue`) and for the `crossbeam` ceiling; `limit`
-// is a plain single-threaded structure with loops of its own. Every workload checks its own end state with checks that hold for any correct queue
-// (task counts, queue depth), so a broken contender fails loudly instead of producing a fast
-// number.
+// Shared by `benches/queues.rs` (criterion) and `examples/compare.rs`: the contenders, the six
+// workloads (W1..W6, W1 and W2 with two priority distributions) and the memory measurement
+// (`mem`), written once. The workloads run on any `BenchQueue`, a bench-local trait with just the
+// operations they use (and batch forms of three of them, which default to loops of the single
+// ones), implemented once for every `taskq::Queue` (through `TaskQueue`, batches included), once
+// per peer (`reference`, `skiplist`, `priority-queue`) and for the `crossbeam` ceiling; `limit` is
+// a plain single-threaded structure with loops of its own. Every workload checks its own end
+// state with checks that hold for any correct queue (task counts, queue depth), so a broken
+// contender fails loudly instead of producing a fast number.
 #![allow(dead_code)]
 
 pub mod fifo;
@@ -21,7 +23,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use taskq::strategy::{self, Waiting};
-use taskq::{DefaultHashBuilder, Queue, Retention, TaskQueue, TaskStatus};
+use taskq::{DefaultHashBuilder, Queue, Retention, Task, TaskQueue, TaskStatus, Token};
 
 use fifo::CrossbeamFifo;
 use plain::PlainQueue;
@@ -31,6 +33,9 @@ use skiplist::SkipListQueue;
 
 /// Default number of tasks pre-filled into the queue for W2, W3, W4 and W5.
 pub const DEFAULT_PREFILL: u64 = 10_000;
+
+/// Tasks per batch in W6 (adds, claims and completes).
+pub const BATCH: usize = 64;
 
 /// With `Dist::Few`, priorities are drawn uniformly from `0..PRIORITIES`.
 pub const PRIORITIES: u64 = 100;
@@ -94,6 +99,65 @@ pub trait BenchQueue: Sync {
 
     /// The number of queued tasks.
     fn queued(&self) -> usize;
+
+    /// Adds a batch of tasks (id, priority and payload of each); how many were added. By default
+    /// one `add` each; queues with a batch form override it.
+    fn add_batch(&self, tasks: Vec<Task<u64, u64>>) -> usize {
+        tasks
+            .iter()
+            .filter(|t| self.add(t.id, t.priority, t.payload))
+            .count()
+    }
+
+    /// Claims up to `max` tasks: waits up to `timeout` (`None`: as long as it takes) for the
+    /// first, then takes those queued at once, best first; empty if none came. By default one
+    /// `claim` for the first and non-waiting `claim`s for the rest.
+    fn claim_batch(&self, max: usize, timeout: Option<Duration>) -> Vec<Claimed> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return out;
+        }
+        let Some(first) = self.claim(timeout) else {
+            return out;
+        };
+        out.push(Claimed::untracked(first));
+        while out.len() < max {
+            match self.claim(Some(Duration::ZERO)) {
+                Some(task) => out.push(Claimed::untracked(task)),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Completes a batch of claimed tasks; how many were completed. By default one `complete`
+    /// each.
+    fn complete_batch(&self, claims: &[Claimed]) -> usize {
+        claims.iter().filter(|c| self.complete(c.id)).count()
+    }
+}
+
+/// A task claimed by `BenchQueue::claim_batch`: id, payload, and the claim's token (taskq's
+/// `complete_claims` wants it; queues without tokens give `Token::default()`).
+#[derive(Debug, Clone, Copy)]
+pub struct Claimed {
+    /// The task's id.
+    pub id: u64,
+    /// Its payload.
+    pub payload: u64,
+    /// The claim's fencing token.
+    pub token: Token,
+}
+
+impl Claimed {
+    /// A claim without a token, from an (id, payload) pair.
+    pub fn untracked((id, payload): (u64, u64)) -> Self {
+        Claimed {
+            id,
+            payload,
+            token: Token::default(),
+        }
+    }
 }
 
 /// Every taskq queue, whatever its strategy and hasher, through the `TaskQueue` contract.
@@ -121,6 +185,36 @@ impl<W: Waiting, S: BuildHasher + Send + Sync> BenchQueue for Queue<u64, u64, W,
 
     fn queued(&self) -> usize {
         TaskQueue::len(self)
+    }
+
+    /// `try_add_tasks`: one lock for the batch.
+    fn add_batch(&self, tasks: Vec<Task<u64, u64>>) -> usize {
+        let n = tasks.len();
+        n - TaskQueue::try_add_tasks(self, tasks).len()
+    }
+
+    /// `get_next_tasks`: waits for the first, then takes up to `max` under the same lock.
+    fn claim_batch(&self, max: usize, timeout: Option<Duration>) -> Vec<Claimed> {
+        let Ok(tasks) = TaskQueue::get_next_tasks(self, max, timeout) else {
+            return Vec::new();
+        };
+        tasks
+            .into_iter()
+            .map(|t| Claimed {
+                token: t.token(),
+                id: t.id,
+                payload: t.payload,
+            })
+            .collect()
+    }
+
+    /// `complete_claims` with each claim's token: one lock for the batch.
+    fn complete_batch(&self, claims: &[Claimed]) -> usize {
+        let claims: Vec<(u64, Token)> = claims.iter().map(|c| (c.id, c.token)).collect();
+        TaskQueue::complete_claims(self, &claims)
+            .iter()
+            .filter(|r| r.is_ok())
+            .count()
     }
 }
 
@@ -167,15 +261,18 @@ pub enum Workload {
     W4,
     /// One thread: add, claim, complete at a constant depth.
     W5,
+    /// W1 with batches of `BATCH`: producers add, consumers claim and complete in batches.
+    W6,
     /// Not timed: a queue with default options filled with PREFILL tasks; its peak heap bytes per
     /// queued task (measured by `compare`'s counting allocator).
     Mem,
 }
 
 impl Workload {
-    /// All of them, in order.
-    pub const ALL: [Workload; 6] = [
+    /// All of them, in order (W6 beside W1, which it is a variant of).
+    pub const ALL: [Workload; 7] = [
         Workload::W1,
+        Workload::W6,
         Workload::W2,
         Workload::W3,
         Workload::W4,
@@ -188,7 +285,7 @@ impl Workload {
         self != Workload::Mem
     }
 
-    /// Its short name (`w1`..`w5`, `mem`).
+    /// Its short name (`w1`..`w6`, `mem`).
     pub fn name(self) -> &'static str {
         match self {
             Workload::W1 => "w1",
@@ -196,11 +293,12 @@ impl Workload {
             Workload::W3 => "w3",
             Workload::W4 => "w4",
             Workload::W5 => "w5",
+            Workload::W6 => "w6",
             Workload::Mem => "mem",
         }
     }
 
-    /// Parses `w1`..`w5`, `mem`.
+    /// Parses `w1`..`w6`, `mem`.
     pub fn parse(s: &str) -> Option<Workload> {
         Workload::ALL
             .into_iter()
@@ -223,6 +321,7 @@ impl Workload {
             Workload::W3 => format!("W3 status reads beside 1 worker at depth {prefill}"),
             Workload::W4 => format!("W4 cancel-heavy at depth {prefill}"),
             Workload::W5 => format!("W5 single thread at depth {prefill}"),
+            Workload::W6 => format!("W6 = W1 in batches of {BATCH}"),
             Workload::Mem => format!("Memory: {prefill} tasks queued, default options"),
         };
         format!("{what}, {}", dist.describe())
@@ -241,7 +340,7 @@ impl Workload {
     /// What the `threads` parameter means for it.
     pub fn threads_meaning(self) -> &'static str {
         match self {
-            Workload::W1 => "P = C = threads (2 x threads threads in all)",
+            Workload::W1 | Workload::W6 => "P = C = threads (2 x threads threads in all)",
             Workload::W2 | Workload::W4 => "worker threads",
             Workload::W3 => "reader threads (plus 1 worker)",
             Workload::W5 | Workload::Mem => "always 1",
@@ -296,6 +395,16 @@ impl Workload {
                 "W5 single thread: queue pre-filled with PREFILL tasks; one thread loops N times: \
                  add_task(new id, priority 0..100), get_next_task, complete_task. \
                  Retention::KeepAll. Reported as tasks/s and ns per task (= wall time / N)."
+            }
+            Workload::W6 => {
+                "W6 batches: W1 with batches of 64. P producers each add their N/P tasks (same \
+                 ids and priorities 0..100 as W1) in batches of 64 (try_add_tasks); C = P \
+                 consumers reserve up to 64 of the tasks still to be claimed, then claim them \
+                 with get_next_tasks(up to the reserved count, None) (waits for the first, takes \
+                 up to that many at once) and complete each batch with complete_claims, until \
+                 all N are done. Peers without a batch form loop their single operations. \
+                 Retention::KeepAll. tasks/s = N / wall time, comparable with W1's; compare shows \
+                 W6/W1 per contender and thread count."
             }
             Workload::Mem => {
                 "mem memory per queued task (compare only, not timed): a queue built with \
@@ -403,6 +512,7 @@ impl Contender {
                     mem: the same heap and map holding PREFILL tasks",
             workloads: &[
                 Workload::W1,
+                Workload::W6,
                 Workload::W2,
                 Workload::W4,
                 Workload::W5,
@@ -415,8 +525,14 @@ impl Contender {
             short: "crossbeam",
             role: Role::Ceiling,
             about: "crossbeam-channel unbounded: an UNORDERED FIFO ceiling (ignores priority, no \
-                    status, no cancel); W1, W2, W5 and mem only",
-            workloads: &[Workload::W1, Workload::W2, Workload::W5, Workload::Mem],
+                    status, no cancel); W1, W6, W2, W5 and mem only",
+            workloads: &[
+                Workload::W1,
+                Workload::W6,
+                Workload::W2,
+                Workload::W5,
+                Workload::Mem,
+            ],
             runner: |w, threads, p, mem| run_queue(&CrossbeamFifo::new(), w, threads, p, mem),
         },
     ];
@@ -630,7 +746,7 @@ pub fn tasks_per_run(w: Workload, c: Contender, threads: usize, p: Params) -> u6
         threads.max(1) as u64
     };
     match w {
-        Workload::W1 | Workload::W2 => p.tasks / t * t,
+        Workload::W1 | Workload::W2 | Workload::W6 => p.tasks / t * t,
         Workload::W3 => (p.tasks / 4).max(1),
         Workload::W4 => (p.tasks / 2 / t).max(1) * 2 * t,
         Workload::W5 => p.tasks,
@@ -673,6 +789,7 @@ fn run_queue<Q: BenchQueue>(
         Workload::W3 => w3(q, threads, p),
         Workload::W4 => w4(q, threads, p, mem),
         Workload::W5 => w5(q, p),
+        Workload::W6 => w6(q, threads, p),
         Workload::Mem => memory(q, p, mem),
     }
 }
@@ -752,6 +869,55 @@ pub fn w1<Q: BenchQueue>(q: &Q, pairs: usize, p: Params) -> Outcome {
         }
     });
     assert_eq!(q.queued(), 0, "W1 left tasks queued");
+    outcome(elapsed, total, 0, 0)
+}
+
+/// W6: W1 in batches of `BATCH`.
+pub fn w6<Q: BenchQueue>(q: &Q, pairs: usize, p: Params) -> Outcome {
+    let per = p.tasks / pairs as u64;
+    let total = per * pairs as u64;
+    // Claims no consumer has reserved yet. A consumer reserves up to BATCH, then claims exactly
+    // that many (in one batch or more): `total` claims are made in all, and `total` tasks arrive,
+    // so none waits forever.
+    let unreserved = AtomicU64::new(total);
+    let elapsed = run_threads(2 * pairs, |i| {
+        if i < pairs {
+            let i = i as u64;
+            let mut rng = Rng::new(i);
+            let (mut next, end) = (i * per, (i + 1) * per);
+            while next < end {
+                let last = (next + BATCH as u64).min(end);
+                let batch: Vec<Task<u64, u64>> = (next..last)
+                    .map(|id| Task::new(id, rng.priority(p.dist), id))
+                    .collect();
+                assert_eq!(q.add_batch(batch), (last - next) as usize, "add_batch");
+                next = last;
+            }
+        } else {
+            let batch = BATCH as u64;
+            while let Ok(before) =
+                unreserved.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                    (r > 0).then(|| r - r.min(batch))
+                })
+            {
+                let mut owed = before.min(batch) as usize;
+                while owed > 0 {
+                    let claims = q.claim_batch(owed, None);
+                    assert!(
+                        !claims.is_empty() && claims.len() <= owed,
+                        "claim_batch({owed}, None) gave {} tasks",
+                        claims.len()
+                    );
+                    for c in &claims {
+                        assert_eq!(c.payload, c.id, "a task came with another task's payload");
+                    }
+                    assert_eq!(q.complete_batch(&claims), claims.len(), "complete_batch");
+                    owed -= claims.len();
+                }
+            }
+        }
+    });
+    assert_eq!(q.queued(), 0, "W6 left tasks queued");
     outcome(elapsed, total, 0, 0)
 }
 
@@ -904,7 +1070,8 @@ pub fn run_limit(w: Workload, p: Params, mem: Option<MemProbe>) -> Outcome {
     let mut cancels = None;
     let mut held = None;
     let (start, tasks, live) = match w {
-        Workload::W1 => {
+        // One thread, no lock: batches change nothing, so W6 is W1.
+        Workload::W1 | Workload::W6 => {
             let start = Instant::now();
             for id in 0..p.tasks {
                 assert!(q.add(id, rng.priority(p.dist), id));

@@ -3,8 +3,9 @@
 // first added) and, being keyed, removes a cancelled task outright (`remove`; it also has
 // `change_priority`), so there are no tombstones; a `HashMap` keeps each task's record (status,
 // payload while queued). Both sit behind one `parking_lot` mutex, with one condvar that an adder
-// notifies only when a claimer is asleep (the count of sleepers is kept under the mutex).
-// Finished records are kept or dropped as the workload's retention asks of taskq.
+// notifies only when a claimer is asleep (the count of sleepers is kept under the mutex). Its
+// batch operations take the lock once per batch. Finished records are kept or dropped as the
+// workload's retention asks of taskq.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -12,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use priority_queue::PriorityQueue;
-use taskq::TaskStatus;
+use taskq::{Task, TaskStatus};
 
-use super::BenchQueue;
+use super::{BenchQueue, Claimed};
 
 /// What the map keeps per task.
 struct Record {
@@ -143,8 +144,39 @@ impl BenchQueue for PriorityQueueQueue {
         added
     }
 
+    /// One lock for the whole batch, one wake-up.
+    fn add_batch(&self, tasks: Vec<Task<u64, u64>>) -> usize {
+        let mut inner = self.inner.lock();
+        let mut added = 0;
+        for t in tasks {
+            added += usize::from(inner.add(t.id, t.priority, t.payload));
+        }
+        if added > 0 {
+            self.wake(&inner, added);
+        }
+        added
+    }
+
     fn claim(&self, timeout: Option<Duration>) -> Option<(u64, u64)> {
         self.wait_for_task(timeout)?.pop()
+    }
+
+    /// Waits for the first task, then takes up to `max` under the same lock.
+    fn claim_batch(&self, max: usize, timeout: Option<Duration>) -> Vec<Claimed> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return out;
+        }
+        let Some(mut inner) = self.wait_for_task(timeout) else {
+            return out;
+        };
+        while out.len() < max {
+            match inner.pop() {
+                Some(task) => out.push(Claimed::untracked(task)),
+                None => break,
+            }
+        }
+        out
     }
 
     fn complete(&self, id: u64) -> bool {
@@ -152,6 +184,16 @@ impl BenchQueue for PriorityQueueQueue {
         self.inner
             .lock()
             .finish(id, TaskStatus::Processing, TaskStatus::Completed, keep)
+    }
+
+    /// One lock for the whole batch.
+    fn complete_batch(&self, claims: &[Claimed]) -> usize {
+        let keep = self.keep_finished;
+        let mut inner = self.inner.lock();
+        claims
+            .iter()
+            .filter(|c| inner.finish(c.id, TaskStatus::Processing, TaskStatus::Completed, keep))
+            .count()
     }
 
     fn cancel(&self, id: u64) -> bool {

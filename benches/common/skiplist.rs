@@ -17,9 +17,9 @@ use crossbeam_skiplist::SkipMap;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use parking_lot::{Condvar, Mutex};
-use taskq::TaskStatus;
+use taskq::{Task, TaskStatus};
 
-use super::BenchQueue;
+use super::{BenchQueue, Claimed};
 
 /// Where a task sits in the skip map: best first.
 type Key = (Reverse<i64>, u64);
@@ -163,8 +163,39 @@ impl BenchQueue for SkipListQueue {
         added
     }
 
+    /// Inserts them all, then wakes the sleepers once.
+    fn add_batch(&self, tasks: Vec<Task<u64, u64>>) -> usize {
+        let mut added = 0;
+        for t in tasks {
+            added += usize::from(self.insert(t.id, t.priority, t.payload));
+        }
+        if added > 0 {
+            self.wake(added);
+        }
+        added
+    }
+
     fn claim(&self, timeout: Option<Duration>) -> Option<(u64, u64)> {
         self.claim_wait(timeout)
+    }
+
+    /// Waits for the first task, then pops up to `max - 1` more without waiting.
+    fn claim_batch(&self, max: usize, timeout: Option<Duration>) -> Vec<Claimed> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return out;
+        }
+        let Some(first) = self.claim_wait(timeout) else {
+            return out;
+        };
+        out.push(Claimed::untracked(first));
+        while out.len() < max {
+            match self.try_claim() {
+                Some(task) => out.push(Claimed::untracked(task)),
+                None => break,
+            }
+        }
+        out
     }
 
     fn complete(&self, id: u64) -> bool {
