@@ -1,7 +1,9 @@
-// `compare`: runs the benchmark workloads W1..W5 (benches/common, shared with the criterion
-// benches) against every contender, prints a table of median throughputs with ratios to the best
-// peer (`reference`, `skiplist`, `priority-queue`) and to `limit`, checks the README's performance targets, and writes the results as
-// JSON and as an SVG plot. `cargo run --release --example compare -- --help` for the options.
+// `compare`: runs the benchmark workloads (W1..W6, W1 and W2 with two priority distributions;
+// benches/common, shared with the criterion benches) against every contender and measures each
+// one's memory per queued task; prints a table of median throughputs with ratios to the best peer
+// (`reference`, `skiplist`, `priority-queue`) and to `limit`, checks the README's performance
+// targets, and writes the results as JSON and as an SVG plot that reads on its own.
+// `cargo run --release --example compare -- --help` for the options.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -16,7 +18,7 @@ use common::{Cancels, Contender, Dist, MemProbe, Outcome, Params, Role, Workload
 use taskq::strategy;
 
 // ---------------------------------------------------------------------------------------------
-// A counting allocator, for W4's memory figures. It counts only while `COUNTING` is set, so that
+// A counting allocator, for W4's and mem's memory figures. It counts only while `COUNTING` is set, so that
 // the other workloads do not pay for a shared counter on every allocation. Counts are signed:
 // blocks allocated before counting started and freed during it bring `CURRENT` below zero, which
 // is right for "bytes held above the level at `start`".
@@ -789,78 +791,361 @@ fn json(
     })
 }
 
-fn plot(path: &Path, rows: &[Row], prefill: u64) -> Result<(), Box<dyn std::error::Error>> {
+// ---------------------------------------------------------------------------------------------
+// The plot: one SVG that reads without the README. A title strip, six panels (W1 and W2 with
+// both distributions, W6, memory) and, below them, a legend panel that covers no line.
+
+/// Plot colours (Tableau 10), one per contender by its place in `Contender::ALL`.
+const COLORS: [(u8, u8, u8); 10] = [
+    (31, 119, 180),  // blue
+    (23, 190, 207),  // cyan
+    (44, 160, 44),   // green
+    (148, 103, 189), // purple
+    (214, 39, 40),   // red
+    (255, 127, 14),  // orange
+    (140, 86, 75),   // brown
+    (0, 0, 0),       // black
+    (188, 189, 34),  // olive
+    (227, 119, 194), // pink
+];
+
+/// A contender's colour: the same in every panel and in the legend.
+fn color_of(c: Contender) -> plotters::style::RGBColor {
+    let i = Contender::ALL.iter().position(|&x| x == c).unwrap_or(0);
+    let (r, g, b) = COLORS[i % COLORS.len()];
+    plotters::style::RGBColor(r, g, b)
+}
+
+/// What the legend says a contender is, after its name.
+fn legend_note(c: Contender) -> &'static str {
+    match c.role() {
+        Role::Strategy => "taskq strategy, default options",
+        Role::Variant => "taskq strategy with another option (thin line)",
+        Role::Peer => "peer (dashed)",
+        Role::Limit => "1 thread, no lock, same total work (flat, dotted)",
+        Role::Ceiling => "unordered FIFO, no status: a ceiling, not a peer",
+    }
+}
+
+type Area<'a> =
+    plotters::drawing::DrawingArea<plotters::backend::SVGBackend<'a>, plotters::coord::Shift>;
+
+/// A label for a log-scale tick: only 1, 2, 3 and 5 times a power of ten are written.
+fn log_label(y: &f64) -> String {
+    let decade = 10f64.powf(y.log10().floor());
+    let m = y / decade;
+    if [1.0, 2.0, 3.0, 5.0].iter().any(|k| (m - k).abs() < 1e-6) {
+        if *y >= 1.0 {
+            format!("{y:.0}")
+        } else {
+            format!("{y}")
+        }
+    } else {
+        String::new()
+    }
+}
+
+/// One throughput panel: Mtasks/s against threads, one line per contender.
+fn line_panel(
+    area: &Area<'_>,
+    rows: &[Row],
+    (w, d): (Workload, Dist),
+    prefill: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
 
-    let root = SVGBackend::new(path, (1280, 1040)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let panels = root.split_evenly((2, 2));
-    let cases = [
-        (Workload::W1, Dist::Few),
-        (Workload::W1, Dist::Distinct),
-        (Workload::W2, Dist::Few),
-        (Workload::W2, Dist::Distinct),
-    ];
-    for (panel, (w, d)) in panels.iter().zip(cases) {
-        let mine: Vec<&Row> = rows.iter().filter(|r| r.case() == (w, d)).collect();
-        if mine.is_empty() {
+    let mine: Vec<&Row> = rows.iter().filter(|r| r.case() == (w, d)).collect();
+    let title = w.title(d, prefill);
+    if mine.is_empty() {
+        area.draw(&Text::new(
+            format!("{title}: not run"),
+            (20, 20),
+            ("sans-serif", 16),
+        ))?;
+        return Ok(());
+    }
+    let max_t = mine.iter().map(|r| r.threads).max().unwrap_or(1).max(2) as f64;
+    let ys = || mine.iter().map(|r| r.tasks_per_s / 1e6);
+    let max_y = ys().fold(0.0, f64::max).max(1e-3) * 1.3;
+    let min_y = ys().fold(f64::INFINITY, f64::min).max(1e-3) * 0.8;
+    // plotters puts log-scale ticks from the first power of ten in range upwards: if there is
+    // none, start just below one.
+    let decade = 10f64.powf(min_y.log10().floor());
+    let min_y = if max_y < decade * 10.0 {
+        decade * 0.999
+    } else {
+        min_y
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(&title, ("sans-serif", 17))
+        .margin(10)
+        .x_label_area_size(42)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.2f64..max_t.log2() + 0.2, (min_y..max_y).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("threads: {}", w.threads_meaning()))
+        .y_desc("Mtasks/s (median, log scale), higher is better")
+        .x_labels(max_t.log2() as usize + 1)
+        .x_label_formatter(&|x| format!("{}", 2f64.powf(x.round())))
+        .y_labels(30)
+        .y_label_formatter(&log_label)
+        .light_line_style(WHITE)
+        .axis_desc_style(("sans-serif", 13))
+        .draw()?;
+    for &c in Contender::ALL {
+        let mut pts: Vec<(f64, f64)> = mine
+            .iter()
+            .filter(|r| r.contender == c)
+            .map(|r| ((r.threads as f64).log2(), r.tasks_per_s / 1e6))
+            .collect();
+        if pts.is_empty() {
             continue;
         }
-        let title = w.title(d, prefill);
-        let max_t = mine.iter().map(|r| r.threads).max().unwrap_or(1).max(2) as f64;
-        let ys = || mine.iter().map(|r| r.tasks_per_s / 1e6);
-        let max_y = ys().fold(0.0, f64::max) * 1.3;
-        let min_y = ys().fold(f64::INFINITY, f64::min) * 0.7;
-        let mut chart = ChartBuilder::on(panel)
-            .caption(&title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(
-                -0.2f64..max_t.log2() + 0.2,
-                (min_y.max(1e-3)..max_y.max(0.1)).log_scale(),
-            )?;
-        chart
-            .configure_mesh()
-            .x_desc("threads (log scale)")
-            .y_desc("Mtasks/s (median, log scale)")
-            .x_labels(max_t.log2() as usize + 1)
-            .x_label_formatter(&|x| format!("{}", 2f64.powf(x.round())))
-            .draw()?;
-        for (i, &c) in Contender::ALL.iter().enumerate() {
-            let mut pts: Vec<(f64, f64)> = mine
-                .iter()
-                .filter(|r| r.contender == c)
-                .map(|r| ((r.threads as f64).log2(), r.tasks_per_s / 1e6))
-                .collect();
-            if pts.is_empty() {
-                continue;
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let color = color_of(c);
+        match c.role() {
+            Role::Strategy | Role::Variant => {
+                let width = if c.role() == Role::Strategy { 3 } else { 1 };
+                chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(width)))?;
+                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
             }
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let color = Palette99::pick(i).to_rgba();
-            let label = if c.role() == Role::Limit {
+            Role::Peer => {
+                chart.draw_series(DashedLineSeries::new(
+                    pts.clone(),
+                    9,
+                    5,
+                    color.stroke_width(2),
+                ))?;
+                chart.draw_series(
+                    pts.iter()
+                        .map(|&p| TriangleMarker::new(p, 5, color.filled())),
+                )?;
+            }
+            Role::Limit => {
                 // One thread does the same total work: drawn flat across all thread counts.
-                pts = vec![(0.0, pts[0].1), (max_t.log2(), pts[0].1)];
-                "limit (1 thread, same total work)".to_string()
-            } else {
-                c.name().to_string()
-            };
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+                let y = pts[0].1;
+                chart.draw_series(DashedLineSeries::new(
+                    vec![(-0.2, y), (max_t.log2() + 0.2, y)],
+                    2,
+                    4,
+                    color.stroke_width(2),
+                ))?;
+            }
+            Role::Ceiling => {
+                chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(1)))?;
+                chart.draw_series(pts.iter().map(|&p| Cross::new(p, 4, color.stroke_width(1))))?;
+            }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
     }
+    Ok(())
+}
+
+/// The memory panel: bytes per queued task, one bar per contender (peak light, held dark), with
+/// the target.
+fn memory_panel(
+    area: &Area<'_>,
+    memory: &[MemRow],
+    prefill: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+
+    let title = format!("Memory per queued task: {prefill} queued, default options");
+    if memory.is_empty() {
+        area.draw(&Text::new(
+            format!("{title}: not run"),
+            (20, 20),
+            ("sans-serif", 16),
+        ))?;
+        return Ok(());
+    }
+    let n = memory.len();
+    let max_x = memory
+        .iter()
+        .map(MemRow::per_task)
+        .fold(MEM_TARGET, f64::max)
+        * 1.3;
+    // The first contender at the top.
+    let at = |i: usize| (n - 1 - i) as f64;
+    let names: Vec<&str> = memory.iter().map(|m| m.contender.name()).collect();
+    let label = move |y: &f64| {
+        let i = y.round();
+        if (y - i).abs() > 1e-6 || i < 0.0 || i as usize >= n {
+            return String::new();
+        }
+        names[n - 1 - i as usize].to_string()
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(&title, ("sans-serif", 17))
+        .margin(10)
+        .x_label_area_size(42)
+        .y_label_area_size(190)
+        .build_cartesian_2d(0f64..max_x, -0.6f64..n as f64 - 0.4)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .light_line_style(WHITE)
+        .y_labels(2 * n + 2)
+        .y_label_formatter(&label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_desc("bytes per queued task (see legend), lower is better")
+        .axis_desc_style(("sans-serif", 13))
+        .draw()?;
+    for (i, m) in memory.iter().enumerate() {
+        let color = color_of(m.contender);
+        let y = at(i);
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(0.0, y - 0.35), (m.per_task(), y + 0.35)],
+            color.mix(0.35).filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(0.0, y - 0.2), (m.held_per_task(), y + 0.2)],
+            color.filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{:.0} B", m.per_task()),
+            (m.per_task() + max_x * 0.01, y + 0.2),
+            ("sans-serif", 12),
+        )))?;
+    }
+    let red = RGBColor(214, 39, 40);
+    chart.draw_series(DashedLineSeries::new(
+        vec![(MEM_TARGET, -0.6), (MEM_TARGET, n as f64 - 0.4)],
+        6,
+        4,
+        red.stroke_width(2),
+    ))?;
+    chart.draw_series(std::iter::once(Text::new(
+        format!("target: taskq <= {MEM_TARGET:.0} B"),
+        (MEM_TARGET + max_x * 0.01, n as f64 - 0.5),
+        ("sans-serif", 12).into_font().color(&red),
+    )))?;
+    Ok(())
+}
+
+/// The legend panel: one entry per contender in the plot, drawn as in the panels.
+fn legend_panel(area: &Area<'_>, shown: &[Contender]) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+
+    area.draw(&Text::new(
+        "Legend (all panels):",
+        (20, 8),
+        ("sans-serif", 15).into_font().style(FontStyle::Bold),
+    ))?;
+    let (cols, col_w, row_h) = (3, 555, 24);
+    let rows = shown.len().div_ceil(cols) as i32;
+    area.draw(&Text::new(
+        format!(
+            "Memory panel: light bar = peak heap bytes per queued task while the queue filled up \
+             (what the target is about), dark bar = bytes still held once full; red dashed line \
+             = the target, at most {MEM_TARGET:.0} bytes per queued task for the taskq strategies."
+        ),
+        (20, 36 + rows * row_h),
+        ("sans-serif", 13),
+    ))?;
+    for (k, &c) in shown.iter().enumerate() {
+        let (x, y) = (
+            20 + (k % cols) as i32 * col_w,
+            36 + (k / cols) as i32 * row_h,
+        );
+        let color = color_of(c);
+        let line = vec![(x, y), (x + 40, y)];
+        match c.role() {
+            Role::Strategy | Role::Variant => {
+                let width = if c.role() == Role::Strategy { 3 } else { 1 };
+                area.draw(&PathElement::new(line, color.stroke_width(width)))?;
+                area.draw(&Circle::new((x + 20, y), 4, color.filled()))?;
+            }
+            Role::Peer => {
+                area.draw(&plotters::element::DashedPathElement::new(
+                    line,
+                    9,
+                    5,
+                    color.stroke_width(2),
+                ))?;
+                area.draw(&TriangleMarker::new((x + 20, y), 5, color.filled()))?;
+            }
+            Role::Limit => {
+                area.draw(&plotters::element::DashedPathElement::new(
+                    line,
+                    2,
+                    4,
+                    color.stroke_width(2),
+                ))?;
+            }
+            Role::Ceiling => {
+                area.draw(&PathElement::new(line, color.stroke_width(1)))?;
+                area.draw(&Cross::new((x + 20, y), 4, color.stroke_width(1)))?;
+            }
+        }
+        area.draw(&Text::new(
+            format!("{}: {}", c.name(), legend_note(c)),
+            (x + 50, y - 7),
+            ("sans-serif", 13),
+        ))?;
+    }
+    Ok(())
+}
+
+fn plot(
+    path: &Path,
+    o: &Options,
+    rows: &[Row],
+    memory: &[MemRow],
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+
+    let shown: Vec<Contender> = Contender::ALL
+        .iter()
+        .copied()
+        .filter(|&c| {
+            rows.iter()
+                .any(|r| r.contender == c && PLOTTED.contains(&r.case()))
+                || memory.iter().any(|m| m.contender == c)
+        })
+        .collect();
+    let legend_h = 70 + 24 * shown.len().div_ceil(3) as u32;
+    let (width, panels_h) = (1680, 2 * 430);
+    let root = SVGBackend::new(path, (width, 56 + panels_h + legend_h)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, rest) = root.split_vertically(56);
+    let (grid, legend) = rest.split_vertically(panels_h);
+    top.draw(&Text::new(
+        format!(
+            "taskq compare: median of {} runs per point, N = {} tasks, PREFILL = {}, u64 ids and \
+             payloads, {} CPUs",
+            o.reps,
+            o.tasks,
+            o.prefill,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        ),
+        (20, 10),
+        ("sans-serif", 20).into_font().style(FontStyle::Bold),
+    ))?;
+    top.draw(&Text::new(
+        "Throughput panels: tasks per second against threads, higher is better. Memory panel: \
+         bytes per queued task, lower is better.",
+        (20, 34),
+        ("sans-serif", 14),
+    ))?;
+    let panels = grid.split_evenly((2, 3));
+    for (panel, case) in panels.iter().zip(PLOTTED) {
+        line_panel(panel, rows, case, o.prefill)?;
+    }
+    memory_panel(&panels[5], memory, o.prefill)?;
+    legend_panel(&legend, &shown)?;
     root.present()?;
     Ok(())
 }
+
+/// The throughput panels, in order (the sixth panel is memory).
+const PLOTTED: [(Workload, Dist); 5] = [
+    (Workload::W1, Dist::Few),
+    (Workload::W1, Dist::Distinct),
+    (Workload::W6, Dist::Few),
+    (Workload::W2, Dist::Few),
+    (Workload::W2, Dist::Distinct),
+];
 
 fn main() {
     let o = match parse_args() {
@@ -910,7 +1195,7 @@ fn main() {
         std::process::exit(1);
     }
     let svg_path = o.out.join("compare.svg");
-    if let Err(e) = plot(&svg_path, &rows, o.prefill) {
+    if let Err(e) = plot(&svg_path, &o, &rows, &memory) {
         eprintln!("compare: cannot draw {}: {e}", svg_path.display());
         std::process::exit(1);
     }
