@@ -18,10 +18,10 @@ use common::{Cancels, Contender, Dist, MemProbe, Outcome, Params, Role, Workload
 use taskq::strategy;
 
 // ---------------------------------------------------------------------------------------------
-// A counting allocator, for W4's and mem's memory figures. It counts only while `COUNTING` is set, so that
-// the other workloads do not pay for a shared counter on every allocation. Counts are signed:
-// blocks allocated before counting started and freed during it bring `CURRENT` below zero, which
-// is right for "bytes held above the level at `start`".
+// A counting allocator, for W4's and mem's memory figures. It counts only while `COUNTING` is
+// set, so that the other workloads do not pay for a shared counter on every allocation. Counts are
+// signed: blocks allocated before counting started and freed during it bring `CURRENT` below
+// zero, which is right for "bytes held above the level at `start`".
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static CURRENT: AtomicIsize = AtomicIsize::new(0);
