@@ -7,8 +7,10 @@
 //!   claimers wait and a task is queued, claims the best task (marking it `Processing` under the
 //!   lock) and sends it down the oldest claimer's channel. So while a claimer waits, the queue is
 //!   empty; a task cannot wait while a claimer sleeps (no lost wake-up), and a claimed task goes
-//!   into exactly one channel (no double claim). Once the queue is shut down and drained, `settle`
-//!   sends `ShutDown` to every waiting claimer.
+//!   into exactly one channel (no double claim). A batch claimer is handed its whole batch (the
+//!   best tasks, up to its maximum) in that one critical section, so a batch claim is one atomic
+//!   step whether it found tasks queued or waited for them. Once the queue is shut down and
+//!   drained, `settle` sends `ShutDown` to every waiting claimer.
 //! - A claimer that times out takes the lock before giving up: under it, a hand-off has either
 //!   happened (the task is in its channel, and it takes it) or cannot happen any more (it removes
 //!   its channel). A task is never sent to a claimer that has left.
@@ -18,7 +20,7 @@
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
 
-use super::{Claimers, Locked, Slept, State, StateGuard, Wake};
+use super::{Claimers, Locked, More, Panic, Slept, State, StateGuard, Wake};
 use crate::memory::wait::Oneshot;
 use crate::mutant::mutant;
 use crate::sync::{Arc, Deadline};
@@ -31,38 +33,59 @@ use crate::{ClaimError, Task};
 #[derive(Debug)]
 pub enum Channel {}
 
-type Reply<K, P> = Arc<Oneshot<Result<Task<K, P>, ClaimError>>>;
+/// What a claimer is handed: its first task and, for a batch claim, the rest of the batch,
+/// taken in the same critical section.
+type Handed<K, P> = Result<(Task<K, P>, Vec<Task<K, P>>), ClaimError>;
+
+type Reply<K, P> = Arc<Oneshot<Handed<K, P>>>;
+
+/// A waiting claimer: its channel, and how many tasks it takes after the first.
+pub struct Waiter<K, P> {
+    reply: Reply<K, P>,
+    more: usize,
+}
 
 /// Waiting claimers are a FIFO of reply channels under the lock; nothing to notify.
 #[derive(Debug)]
 pub struct HandOff;
 
 impl<K: Clone + Eq + Hash, P> Claimers<K, P> for HandOff {
-    type Waiting = VecDeque<Reply<K, P>>;
+    type Waiting = VecDeque<Waiter<K, P>>;
 
     fn new() -> Self {
         HandOff
     }
 
-    /// Hands queued tasks to waiting claimers, oldest claimer first; tells them once the queue
-    /// is shut down and drained.
-    fn settle<S: BuildHasher>(state: &mut State<K, P, S, Self::Waiting>) -> usize {
+    /// Hands queued tasks to waiting claimers, oldest claimer first, a whole batch to a batch
+    /// claimer; tells them once the queue is shut down and drained. If `K::clone` panics while
+    /// the rest of a batch is taken, that rest goes back, the claimer gets its first task alone,
+    /// and the panic is returned to be re-raised after unlocking.
+    fn settle<S: BuildHasher>(state: &mut State<K, P, S, Self::Waiting>) -> (usize, Option<Panic>) {
         let mut handed = 0;
         while let Some(claimer) = state.claimers.front() {
             match state.core.pop() {
                 Ok(task) => {
-                    claimer.send(Ok(task));
-                    handed += 1;
+                    let mut rest = Vec::new();
+                    let taken = match claimer.more {
+                        0 => Ok(0),
+                        more => state.core.take_more(&mut rest, more),
+                    };
+                    handed += 1 + rest.len();
+                    claimer.reply.send(Ok((task, rest)));
+                    if let Err(panic) = taken {
+                        state.claimers.pop_front();
+                        return (handed, Some(panic));
+                    }
                 }
-                Err(ClaimError::Empty) => return handed,
+                Err(ClaimError::Empty) => return (handed, None),
                 Err(e) => {
-                    mutant!(ChannelSettleIgnoresShutdown => { return handed; });
-                    claimer.send(Err(e));
+                    mutant!(ChannelSettleIgnoresShutdown => { return (handed, None); });
+                    claimer.reply.send(Err(e));
                 }
             }
             state.claimers.pop_front();
         }
-        handed
+        (handed, None)
     }
 
     fn sleeping(_: &Self::Waiting) -> bool {
@@ -72,8 +95,8 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for HandOff {
     fn notify(&self, _: Wake, _: bool) {}
 
     fn wake_all(&self, waiting: &Self::Waiting) {
-        for reply in waiting {
-            reply.wake();
+        for waiter in waiting {
+            waiter.reply.wake();
         }
     }
 
@@ -81,20 +104,32 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for HandOff {
         queue: &'a Locked<K, P, S, Self>,
         mut guard: StateGuard<'a, K, P, S, Self>,
         deadline: Deadline<'_>,
+        more: &mut More<'_, K, P>,
     ) -> Slept<'a, K, P, S, Self> {
         mutant!(ChannelEnqueueAfterUnlock => { drop(guard); guard = queue.lock(); });
         let reply: Reply<K, P> = Arc::new(Oneshot::new());
-        guard.claimers.push_back(Arc::clone(&reply));
+        guard.claimers.push_back(Waiter {
+            reply: Arc::clone(&reply),
+            more: more.as_ref().map_or(0, |(_, max)| *max),
+        });
         drop(guard);
-        if let Some(result) = reply.recv(deadline) {
-            return Slept::Done(result);
+        let mut deliver = |handed: Handed<K, P>| {
+            Slept::Done(handed.map(|(task, rest)| {
+                if let Some((out, _)) = more {
+                    out.extend(rest);
+                }
+                task
+            }))
+        };
+        if let Some(handed) = reply.recv(deadline) {
+            return deliver(handed);
         }
         // Timed out: under the lock no hand-off is in flight, so either it came or it never will.
         let mut guard = queue.lock();
-        if let Some(result) = mutant!(ChannelTimeoutSkipsRecheck => None, else reply.try_recv()) {
-            return Slept::Done(result);
+        if let Some(handed) = mutant!(ChannelTimeoutSkipsRecheck => None, else reply.try_recv()) {
+            return deliver(handed);
         }
-        guard.claimers.retain(|c| !Arc::ptr_eq(c, &reply));
+        guard.claimers.retain(|c| !Arc::ptr_eq(&c.reply, &reply));
         Slept::Done(Err(ClaimError::Timeout))
     }
 }

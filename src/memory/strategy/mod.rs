@@ -215,8 +215,9 @@ pub trait Claimers<K: Clone + Eq + Hash, P>: Sized {
     fn new() -> Self;
 
     /// Called under the lock at the end of every write: may hand queued tasks to waiting
-    /// claimers. Returns how many tasks left the queue that way (each made room).
-    fn settle<S: BuildHasher>(state: &mut State<K, P, S, Self::Waiting>) -> usize;
+    /// claimers. Returns how many tasks left the queue that way (each made room), and a panic of
+    /// `K::clone` caught while taking the rest of a batch, to re-raise after unlocking.
+    fn settle<S: BuildHasher>(state: &mut State<K, P, S, Self::Waiting>) -> (usize, Option<Panic>);
 
     /// Whether some claimer sleeps and needs a notification (read under the lock).
     fn sleeping(waiting: &Self::Waiting) -> bool;
@@ -229,11 +230,13 @@ pub trait Claimers<K: Clone + Eq + Hash, P>: Sized {
     fn wake_all(&self, waiting: &Self::Waiting);
 
     /// The queue is empty and the deadline has not passed: sleeps, releasing the lock. Returns
-    /// the lock to try again with, or the claim's result.
+    /// the lock to try again with, or the claim's result (for a batch claim, with the rest of
+    /// the batch put in `more`, taken in the same critical section as the first task).
     fn sleep<'a, S: BuildHasher>(
         queue: &'a Locked<K, P, S, Self>,
         guard: StateGuard<'a, K, P, S, Self>,
         deadline: Deadline<'_>,
+        more: &mut More<'_, K, P>,
     ) -> Slept<'a, K, P, S, Self>;
 }
 
@@ -262,7 +265,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher, C: Claimers<K, P>> Locked<K, P, S,
     /// names (if they sleep), plus one producer per task handed to a waiting claimer: such a
     /// task left the queue like a claim does, so it made room.
     fn release(&self, mut state: StateGuard<'_, K, P, S, C>, wake: Wake) {
-        let handed = C::settle(&mut state);
+        let (handed, panic) = C::settle(&mut state);
         let handed = mutant!(ChannelHandOffSkipsProducerWake => 0, else handed);
         self.queued.publish(state.core.len());
         let claimers = C::sleeping(&state.claimers);
@@ -280,6 +283,9 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher, C: Claimers<K, P>> Locked<K, P, S,
                     self.not_full.notify_one();
                 }
             }
+        }
+        if let Some(panic) = panic {
+            std::panic::resume_unwind(panic);
         }
     }
 }
@@ -357,21 +363,8 @@ where
                     self.queued.spin_until_queued();
                     state = self.state.lock();
                 }
-                Err(ClaimError::Empty) => match C::sleep(self, state, deadline) {
+                Err(ClaimError::Empty) => match C::sleep(self, state, deadline, &mut more) {
                     Slept::Retry(guard) => state = guard,
-                    Slept::Done(Ok(task)) if more.is_some() => {
-                        // Handed over while asleep: the rest of the batch comes from the queue.
-                        let mut state = self.state.lock();
-                        let (task, taken) = take_more(&mut state.core, task, more.take());
-                        // One more producer per extra task; if the batch was put back, it queued
-                        // the handed-over task again, for another claimer.
-                        let wake = match taken {
-                            0 => Wake::Claimers(1),
-                            n => Wake::Producers(n - 1),
-                        };
-                        self.release(state, wake);
-                        return task.map_err(|panic| std::panic::resume_unwind(panic));
-                    }
                     Slept::Done(result) => return result,
                 },
                 Err(e) => return Err(e),

@@ -10,7 +10,7 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use super::{Claimers, Locked, Slept, State, StateGuard, Wake};
+use super::{Claimers, Locked, More, Panic, Slept, State, StateGuard, Wake};
 use crate::mutant::mutant;
 use crate::sync::{Condvar, Deadline};
 #[cfg(taskq_loom)]
@@ -37,8 +37,8 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for Condvars {
         }
     }
 
-    fn settle<S: BuildHasher>(_: &mut State<K, P, S, usize>) -> usize {
-        0
+    fn settle<S: BuildHasher>(_: &mut State<K, P, S, usize>) -> (usize, Option<Panic>) {
+        (0, None)
     }
 
     fn sleeping(waiting: &usize) -> bool {
@@ -65,6 +65,7 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for Condvars {
         queue: &'a Locked<K, P, S, Self>,
         guard: StateGuard<'a, K, P, S, Self>,
         deadline: Deadline<'_>,
+        _: &mut More<'_, K, P>,
     ) -> Slept<'a, K, P, S, Self> {
         let not_empty = &queue.claimers.not_empty;
         let guard = deadline.wait_counted(not_empty, guard, |s| &mut s.claimers);
