@@ -428,6 +428,387 @@ fn perturb(res: &Res, rng: &mut Rng) -> Res {
         Res::Status(None) => Res::Status(Some(status(rng))),
         Res::Len(n) => Res::Len(n + 1),
         Res::Drained(ts) => Res::Drained(ts.iter().skip(1).cloned().collect()),
+        Res::Claims(Ok(ts)) => match (rng.below(3), ts.len()) {
+            (_, 0) | (0, _) => Res::Claims(Err(ClaimError::Empty)),
+            (1, n) if n > 1 => Res::Claims(Ok(ts.iter().rev().cloned().collect())),
+            _ => Res::Claims(Ok(ts[..ts.len() - 1].to_vec())),
+        },
+        Res::Claims(Err(_)) => Res::Claims(Ok(vec![TaskView {
+            id: rng.below(IDS) as Id,
+            priority: rng.below(PRIORITIES) as i64,
+            payload: 0,
+            attempts: 0,
+        }])),
+        Res::Refused { added, refused } => match refused.split_first() {
+            Some((_, rest)) => Res::Refused {
+                added: added + 1,
+                refused: rest.to_vec(),
+            },
+            None => Res::Refused {
+                added: added.saturating_sub(1),
+                refused: vec![(Refusal::Duplicate, 0, 0, 0)],
+            },
+        },
+        Res::Completes(rs) => {
+            let mut rs = rs.clone();
+            match rs.first_mut() {
+                Some(r) if r.is_ok() => *r = Err(TaskError::NotFound),
+                Some(r) => *r = Ok(()),
+                None => rs.push(Ok(())),
+            }
+            Res::Completes(rs)
+        }
+        Res::Fails(rs) => {
+            let mut rs = rs.clone();
+            match rs.first_mut() {
+                Some(r) if r.is_ok() => *r = Err(TaskError::NotFound),
+                Some(r) => *r = Ok(TaskStatus::Queued),
+                None => rs.push(Ok(TaskStatus::Queued)),
+            }
+            Res::Fails(rs)
+        }
         Res::Unit | Res::Blocks => res.clone(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch operations
+// ---------------------------------------------------------------------------------------------
+
+fn add_tasks(tasks: &[(Id, i64)]) -> Op {
+    let tasks: Vec<NewTask> = tasks
+        .iter()
+        .map(|&(id, p)| (id, p, 100 + Payload::from(id)))
+        .collect();
+    Op::AddTasks(Few::new(&tasks))
+}
+
+fn added(n: usize) -> Res {
+    Res::Refused {
+        added: n,
+        refused: Vec::new(),
+    }
+}
+
+fn view(id: Id, priority: i64, attempts: u32) -> TaskView {
+    TaskView {
+        id,
+        priority,
+        payload: 100 + Payload::from(id),
+        attempts,
+    }
+}
+
+fn batch(tasks: &[(Id, i64)]) -> Res {
+    Res::Claims(Ok(tasks.iter().map(|&(id, p)| view(id, p, 0)).collect()))
+}
+
+fn claims(max: u8) -> Op {
+    Op::Claims {
+        kind: ClaimKind::Try,
+        max,
+    }
+}
+
+const BLOCKING_CLAIMS_3: Op = Op::Claims {
+    kind: ClaimKind::Blocking,
+    max: 3,
+};
+
+#[test]
+fn accepts_a_batch_claim_of_the_best_tasks() {
+    let base = [
+        ev(0, 0, 1, add(1, 1), OK),
+        ev(0, 2, 3, add(2, 5), OK),
+        ev(0, 4, 5, add(3, 3), OK),
+    ];
+    let mut h = base.to_vec();
+    h.push(ev(1, 6, 7, claims(2), batch(&[(2, 5), (3, 3)])));
+    h.push(ev(1, 8, 9, CLAIM, task(1, 1, 0)));
+    assert!(linearizable(&h));
+    // max 0: an empty batch, nothing claimed.
+    let mut h = base.to_vec();
+    h.push(ev(1, 6, 7, claims(0), batch(&[])));
+    h.push(ev(1, 8, 9, Op::Len, Res::Len(3)));
+    assert!(linearizable(&h));
+    // Fewer queued than max: all of them; then Empty.
+    let mut h = base.to_vec();
+    h.push(ev(1, 6, 7, claims(3), batch(&[(2, 5), (3, 3), (1, 1)])));
+    h.push(ev(1, 8, 9, claims(3), Res::Claims(Err(ClaimError::Empty))));
+    assert!(linearizable(&h));
+}
+
+#[test]
+fn rejects_a_batch_claim_that_is_not_the_best_in_order() {
+    let base = [
+        ev(0, 0, 1, add(1, 1), OK),
+        ev(0, 2, 3, add(2, 5), OK),
+        ev(0, 4, 5, add(3, 3), OK),
+    ];
+    // A worse task while a better one was queued throughout.
+    let mut h = base.to_vec();
+    h.push(ev(1, 6, 7, claims(2), batch(&[(2, 5), (1, 1)])));
+    assert!(!linearizable(&h));
+    // The best tasks, but not best first.
+    let mut h = base.to_vec();
+    h.push(ev(1, 6, 7, claims(2), batch(&[(3, 3), (2, 5)])));
+    assert!(!linearizable(&h));
+    // Fewer than max while more were queued.
+    let mut h = base.to_vec();
+    h.push(ev(1, 6, 7, claims(3), batch(&[(2, 5), (3, 3)])));
+    assert!(!linearizable(&h));
+    // Two batch claims sharing a task.
+    let mut h = base.to_vec();
+    h.push(ev(1, 6, 9, claims(2), batch(&[(2, 5), (3, 3)])));
+    h.push(ev(2, 7, 8, claims(2), batch(&[(3, 3), (1, 1)])));
+    assert!(!linearizable(&h));
+}
+
+#[test]
+fn accepts_overlapping_batch_claims_in_either_order() {
+    // Thread 1 is invoked first but takes effect second: it gets the tasks thread 2 left.
+    let mut h = vec![
+        ev(
+            0,
+            0,
+            1,
+            add_tasks(&[(1, 0), (2, 0), (3, 0), (4, 0)]),
+            added(4),
+        ),
+        ev(1, 2, 7, claims(2), batch(&[(3, 0), (4, 0)])),
+        ev(2, 3, 6, claims(2), batch(&[(1, 0), (2, 0)])),
+    ];
+    assert!(linearizable(&h));
+    // Had thread 2 asked for up to 3, it would have taken 3 too, in either order.
+    h[2].op = claims(3);
+    assert!(!linearizable(&h));
+}
+
+/// The shape of a batch claim served in two steps: a batch claimer (up to 3) and a single
+/// claimer wait; a batch add of 1, 2, 3; the batch claim returns 1 and 3, the single claim 2.
+/// No order of the two claims gives that: the checker must reject it. The two atomic outcomes
+/// are accepted.
+#[test]
+fn rejects_a_batch_claim_split_around_another_claim() {
+    const WAIT: Op = Op::Claim(ClaimKind::Blocking);
+    let split = [
+        ev(0, 0, 9, BLOCKING_CLAIMS_3, batch(&[(1, 0), (3, 0)])),
+        ev(1, 1, 8, WAIT, task(2, 0, 0)),
+        ev(2, 2, 3, add_tasks(&[(1, 0), (2, 0), (3, 0)]), added(3)),
+    ];
+    assert!(!linearizable(&split));
+    // The single claim first, then the batch.
+    let mut single_first = split.to_vec();
+    single_first[0].res = batch(&[(2, 0), (3, 0)]);
+    single_first[1].res = task(1, 0, 0);
+    assert!(linearizable(&single_first));
+    // The batch first, taking all three; the single claim is released by a shutdown.
+    let mut batch_first = split.to_vec();
+    batch_first[0].res = batch(&[(1, 0), (2, 0), (3, 0)]);
+    batch_first[1].res = Res::Claim(Err(ClaimError::ShutDown));
+    batch_first.push(ev(2, 4, 5, Op::Shutdown, Res::Unit));
+    assert!(linearizable(&batch_first));
+    // The same split with a try claim that ran between the batch's two halves.
+    let split = [
+        ev(0, 0, 9, BLOCKING_CLAIMS_3, batch(&[(1, 0), (3, 0)])),
+        ev(2, 1, 2, add_tasks(&[(1, 0), (2, 0), (3, 0)]), added(3)),
+        ev(2, 3, 4, CLAIM, task(2, 0, 0)),
+    ];
+    assert!(!linearizable(&split));
+}
+
+/// A batch add is one step: nobody sees part of it.
+#[test]
+fn rejects_seeing_half_a_batch_add() {
+    // A claim overlapping a batch add of 1 (priority 0) and 2 (priority 5) gets 1: only possible
+    // if 2 was not there yet.
+    let h = [
+        ev(0, 0, 3, add_tasks(&[(1, 0), (2, 5)]), added(2)),
+        ev(1, 1, 2, CLAIM, task(1, 0, 0)),
+    ];
+    assert!(!linearizable(&h));
+    // A length of 1 during a batch add of 2 to an empty queue.
+    let h = [
+        ev(0, 0, 3, add_tasks(&[(1, 0), (2, 0)]), added(2)),
+        ev(1, 1, 2, Op::Len, Res::Len(1)),
+    ];
+    assert!(!linearizable(&h));
+    // A status read that sees the second task but not the first.
+    let h = [
+        ev(0, 0, 5, add_tasks(&[(1, 0), (2, 0)]), added(2)),
+        ev(
+            1,
+            1,
+            2,
+            Op::Status(2),
+            Res::Status(Some(TaskStatus::Queued)),
+        ),
+        ev(1, 3, 4, Op::Status(1), Res::Status(None)),
+    ];
+    assert!(!linearizable(&h));
+    // Before or after it all: fine.
+    let h = [
+        ev(0, 0, 5, add_tasks(&[(1, 0), (2, 5)]), added(2)),
+        ev(1, 1, 2, Op::Len, Res::Len(0)),
+        ev(1, 3, 4, CLAIM, task(2, 5, 0)),
+    ];
+    assert!(linearizable(&h));
+}
+
+#[test]
+fn batch_add_refusals_in_order() {
+    let bounded = Setup {
+        capacity: Some(2),
+        ..Setup::DEFAULT
+    };
+    let op = add_tasks(&[(1, 0), (1, 3), (2, 1), (3, 2)]);
+    let refused = |list: Vec<(Refusal, Id, i64)>| Res::Refused {
+        added: 4 - list.len(),
+        refused: list
+            .into_iter()
+            .map(|(why, id, p)| (why, id, p, 100 + Payload::from(id)))
+            .collect(),
+    };
+    let right = refused(vec![(Refusal::Duplicate, 1, 3), (Refusal::Full, 3, 2)]);
+    assert!(linearizable_with(
+        bounded,
+        &[ev(0, 0, 1, op, right.clone())]
+    ));
+    // Unbounded, the last one fits.
+    assert!(!linearizable(&[ev(0, 0, 1, op, right)]));
+    assert!(linearizable(&[ev(
+        0,
+        0,
+        1,
+        op,
+        refused(vec![(Refusal::Duplicate, 1, 3)])
+    )]));
+    // Refusals out of order, or with the wrong task, are wrong.
+    let swapped = refused(vec![(Refusal::Full, 3, 2), (Refusal::Duplicate, 1, 3)]);
+    assert!(!linearizable_with(bounded, &[ev(0, 0, 1, op, swapped)]));
+    let first_refused = refused(vec![(Refusal::Duplicate, 1, 0), (Refusal::Full, 3, 2)]);
+    assert!(!linearizable_with(
+        bounded,
+        &[ev(0, 0, 1, op, first_refused)]
+    ));
+    // After a shutdown, all of them.
+    let h = [
+        ev(1, 0, 1, Op::Shutdown, Res::Unit),
+        ev(
+            0,
+            2,
+            3,
+            op,
+            refused(vec![
+                (Refusal::ShutDown, 1, 0),
+                (Refusal::ShutDown, 1, 3),
+                (Refusal::ShutDown, 2, 1),
+                (Refusal::ShutDown, 3, 2),
+            ]),
+        ),
+    ];
+    assert!(linearizable(&h));
+}
+
+#[test]
+fn batch_completes_and_fails_per_item() {
+    let once = Setup {
+        max_attempts: Some(2),
+        ..Setup::DEFAULT
+    };
+    // Thread 1 claims 1 and 2 in one batch (event #0 of thread 1), fails both, claims 1 again
+    // (event #2), and completes: 1 by its current claim, 2 by its old one (now queued), 1 again.
+    let named = |list: &[(Id, usize, u8)]| Few::new(list);
+    let h = [
+        ev(0, 0, 1, add_tasks(&[(1, 0), (2, 0)]), added(2)),
+        ev(1, 2, 3, claims(2), batch(&[(1, 0), (2, 0)])),
+        ev(
+            1,
+            4,
+            5,
+            Op::FailTasks(named(&[(1, 0, 0), (2, 0, 1), (2, 0, 1)])),
+            Res::Fails(vec![
+                Ok(TaskStatus::Queued),
+                Ok(TaskStatus::Queued),
+                Err(TaskError::InvalidState {
+                    current: TaskStatus::Queued,
+                }),
+            ]),
+        ),
+        ev(1, 6, 7, CLAIM, task(1, 0, 1)),
+        ev(
+            1,
+            8,
+            9,
+            Op::CompleteClaims(named(&[(1, 2, 0), (2, 0, 1), (1, 0, 0), (1, 2, 0)])),
+            Res::Completes(vec![
+                Ok(()),
+                Err(TaskError::InvalidState {
+                    current: TaskStatus::Queued,
+                }),
+                Err(TaskError::Stale),
+                Err(TaskError::InvalidState {
+                    current: TaskStatus::Completed,
+                }),
+            ]),
+        ),
+    ];
+    assert!(linearizable_with(once, &h));
+    // Any one result changed is wrong.
+    for (i, k) in [(2, 0), (2, 2), (4, 1), (4, 2)] {
+        let mut bad = h.to_vec();
+        match &mut bad[i].res {
+            Res::Fails(rs) => rs[k] = Err(TaskError::NotFound),
+            Res::Completes(rs) => rs[k] = Ok(()),
+            _ => unreachable!(),
+        }
+        assert!(!linearizable_with(once, &bad), "event {i}, item {k}");
+    }
+    // With max_attempts 1 the fails end the tasks instead.
+    let mut h1 = h[..3].to_vec();
+    h1[2].res = Res::Fails(vec![
+        Ok(TaskStatus::Failed),
+        Ok(TaskStatus::Failed),
+        Err(TaskError::InvalidState {
+            current: TaskStatus::Failed,
+        }),
+    ]);
+    let one = Setup {
+        max_attempts: Some(1),
+        ..Setup::DEFAULT
+    };
+    assert!(linearizable_with(one, &h1));
+    assert!(!linearizable_with(once, &h1));
+}
+
+#[test]
+fn a_blocking_batch_claim_takes_effect_only_once_it_can() {
+    // Invoked before the batch add, it returns the best of it.
+    let h = [
+        ev(0, 0, 5, BLOCKING_CLAIMS_3, batch(&[(2, 5), (1, 0)])),
+        ev(1, 1, 4, add_tasks(&[(1, 0), (2, 5)]), added(2)),
+    ];
+    assert!(linearizable(&h));
+    // It never takes effect on an empty queue and says so.
+    let h = [ev(
+        0,
+        0,
+        1,
+        BLOCKING_CLAIMS_3,
+        Res::Claims(Err(ClaimError::Empty)),
+    )];
+    assert!(!linearizable(&h));
+    // Released by a shutdown, but not while a task added before it is still queued.
+    let h = [
+        ev(1, 0, 1, add(1, 0), OK),
+        ev(
+            0,
+            2,
+            7,
+            BLOCKING_CLAIMS_3,
+            Res::Claims(Err(ClaimError::ShutDown)),
+        ),
+        ev(1, 3, 4, Op::Shutdown, Res::Unit),
+    ];
+    assert!(!linearizable(&h));
 }

@@ -697,3 +697,162 @@ pub fn stale_guard_complete<Q: LoomQueue>() -> Explored {
 pub fn stale_guard_fail<Q: LoomQueue>() -> Explored {
     stale_guard::<Q>("stale_guard_fail", true)
 }
+
+/// The ids of a batch, in the order it came.
+fn batch_ids(batch: &[taskq::Task<u64, u64>]) -> Vec<u64> {
+    batch.iter().map(|t| t.id).collect()
+}
+
+/// No lost wake-up on a batch add: two claimers blocked in `get_next_task(None)`, one
+/// `try_add_tasks` of two tasks. It must wake both (waking one leaves the other asleep next to a
+/// queued task: loom reports the deadlock), and each gets a different task.
+pub fn claimers_wake_on_batch_add<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("claimers_wake_on_batch_add"), move || {
+        let q = queue::<Q>(Cfg::default());
+        let claimers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.get_next_task(None).map(|t| t.id))
+            })
+            .collect();
+        let refused = q.try_add_tasks(vec![taskq::Task::new(1, 0, 10), taskq::Task::new(2, 0, 20)]);
+        assert!(refused.is_empty(), "an empty unbounded queue takes both");
+        let mut got: Vec<u64> = claimers
+            .into_iter()
+            .map(|c| c.join().unwrap().expect("each claimer gets a task"))
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2], "each task to exactly one claimer");
+        assert_eq!(assert_consistent(&*q, &[1, 2]), [TaskStatus::Processing; 2]);
+    })
+}
+
+/// A batch claim is one atomic step, and a batch add wakes batch and single claimers alike: a
+/// batch claimer (up to 2) and a single claimer block in `get_next_tasks(2, None)` /
+/// `get_next_task(None)`; one `try_add_tasks` of tasks 1 (priority 0), 2 (priority 2) and 3
+/// (priority 1), best first 2, 3, 1. Either the batch claimer went first and took [2, 3], the
+/// single claimer then 1; or the single claimer took 2 and the batch claimer [3, 1]. A batch of
+/// [2, 1] with 3 to the single claimer is no order of the two claims (the batch was taken in two
+/// steps with the other claim in between); a claimer left asleep is a lost wake-up (deadlock).
+pub fn batch_claim_is_atomic<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("batch_claim_is_atomic"), move || {
+        let q = queue::<Q>(Cfg::default());
+        let qb = Arc::clone(&q);
+        let batch = thread::spawn(move || qb.get_next_tasks(2, None).map(|b| batch_ids(&b)));
+        let qs = Arc::clone(&q);
+        let single = thread::spawn(move || qs.get_next_task(None).map(|t| t.id));
+        let refused = q.try_add_tasks(vec![
+            taskq::Task::new(1, 0, 10),
+            taskq::Task::new(2, 2, 20),
+            taskq::Task::new(3, 1, 30),
+        ]);
+        assert!(refused.is_empty());
+        let batch = batch.join().unwrap().expect("the batch claimer gets tasks");
+        let single = single
+            .join()
+            .unwrap()
+            .expect("the single claimer gets a task");
+        match (&batch[..], single) {
+            ([2, 3], 1) | ([3, 1], 2) => {}
+            _ => panic!(
+                "batch claim of up to 2 got {batch:?} while a single claim got {single}: not the \
+                 best tasks at one instant"
+            ),
+        }
+        assert_eq!(
+            assert_consistent(&*q, &[1, 2, 3]),
+            [TaskStatus::Processing; 3]
+        );
+    })
+}
+
+/// A batch claim racing a single claim: three tasks queued (best first 2, 3, 1); a thread takes
+/// up to 2 with `try_get_next_tasks`, the main thread one with `try_get_next_task`. No task is
+/// claimed twice, none is lost, and the outcome is one of the two orders: [2, 3] then 1, or 2
+/// then [3, 1].
+pub fn batch_claim_races_claim<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("batch_claim_races_claim"), move || {
+        let q = queue::<Q>(Cfg::default());
+        q.add_task(1, 0, 10).unwrap();
+        q.add_task(2, 2, 20).unwrap();
+        q.add_task(3, 1, 30).unwrap();
+        let q2 = Arc::clone(&q);
+        let batch = thread::spawn(move || q2.try_get_next_tasks(2).map(|b| batch_ids(&b)));
+        let single = q.try_get_next_task().map(|t| t.id);
+        let batch = batch.join().unwrap();
+        match (batch.as_deref(), single) {
+            (Ok([2, 3]), Ok(1)) | (Ok([3, 1]), Ok(2)) => {}
+            _ => panic!("double, lost or out-of-order claim: batch {batch:?}, single {single:?}"),
+        }
+        assert_eq!(
+            assert_consistent(&*q, &[1, 2, 3]),
+            [TaskStatus::Processing; 3]
+        );
+    })
+}
+
+/// No lost wake-up for producers on a batch claim: capacity 2, two tasks queued, two producers
+/// blocked in `add_task`; the main thread claims both tasks with one `get_next_tasks(2, None)`.
+/// It must wake both producers (the room is for two).
+pub fn producers_wake_on_batch_claim<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("producers_wake_on_batch_claim"), move || {
+        let q = queue::<Q>(Cfg {
+            capacity: Some(2),
+            ..Cfg::default()
+        });
+        q.add_task(1, 0, 10).unwrap();
+        q.add_task(2, 0, 20).unwrap();
+        let producers: Vec<_> = [3, 4]
+            .into_iter()
+            .map(|id| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.add_task(id, 0, id * 10))
+            })
+            .collect();
+        let batch = q.get_next_tasks(2, None).unwrap();
+        assert_eq!(
+            batch_ids(&batch),
+            [1, 2],
+            "3 and 4 wait until 1 and 2 leave"
+        );
+        for producer in producers {
+            producer.join().unwrap().expect("each producer gets in");
+        }
+        let statuses = assert_consistent(&*q, &[1, 2, 3, 4]);
+        assert_eq!(
+            statuses,
+            [
+                TaskStatus::Processing,
+                TaskStatus::Processing,
+                TaskStatus::Queued,
+                TaskStatus::Queued
+            ]
+        );
+    })
+}
+
+/// No lost wake-up on `fail_tasks`: the main thread claims two tasks in one batch, two claimers
+/// block in `get_next_task(None)`, and the main thread hands both tasks back with one
+/// `fail_tasks`. It must wake both claimers; each gets a different task, on its second attempt.
+pub fn claimers_wake_on_fail_tasks<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("claimers_wake_on_fail_tasks"), move || {
+        let q = queue::<Q>(Cfg::default());
+        q.add_task(1, 0, 10).unwrap();
+        q.add_task(2, 0, 20).unwrap();
+        let batch = q.try_get_next_tasks(2).unwrap();
+        let claimers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.get_next_task(None).map(|t| (t.id, t.attempts)))
+            })
+            .collect();
+        assert_eq!(q.fail_tasks(batch), [Ok(TaskStatus::Queued); 2]);
+        let mut got: Vec<(u64, u32)> = claimers
+            .into_iter()
+            .map(|c| c.join().unwrap().expect("each claimer gets a task"))
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [(1, 1), (2, 1)]);
+        assert_eq!(assert_consistent(&*q, &[1, 2]), [TaskStatus::Processing; 2]);
+    })
+}

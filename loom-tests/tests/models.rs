@@ -48,6 +48,11 @@ macro_rules! every_model {
             stale_guard_fail,
             timed_claim_races_add,
             timed_add_races_claim,
+            claimers_wake_on_batch_add,
+            batch_claim_is_atomic,
+            batch_claim_races_claim,
+            producers_wake_on_batch_claim,
+            claimers_wake_on_fail_tasks,
         );
     };
 }

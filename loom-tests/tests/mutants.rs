@@ -98,6 +98,38 @@ mutant!(
     Channel
 );
 
+// BatchAddWakesOne: a batch add wakes one blocked claimer however many tasks it queued. Caught
+// on Mutex and RwLock, with two single claimers blocked (`claimers_wake_on_batch_add`) and with a
+// batch claimer and a single one (`batch_claim_is_atomic`). Not on ChannelTaskQueue, where no
+// model can catch it: the mutant changes the `Wake` a batch add returns, and Channel's claimers
+// are served without it (the add's own critical section ends with `settle`, which hands a queued
+// task to every waiting claimer; its `notify` ignores the `Wake`). Checked: the mutant survives
+// `claimers_wake_on_batch_add` on Channel, which runs there on the real code.
+mutant!(
+    mutex_batch_add_wakes_one,
+    "BatchAddWakesOne",
+    claimers_wake_on_batch_add,
+    Mutex
+);
+mutant!(
+    rwlock_batch_add_wakes_one,
+    "BatchAddWakesOne",
+    claimers_wake_on_batch_add,
+    RwLock
+);
+mutant!(
+    mutex_batch_add_wakes_one_mixed,
+    "BatchAddWakesOne",
+    batch_claim_is_atomic,
+    Mutex
+);
+mutant!(
+    rwlock_batch_add_wakes_one_mixed,
+    "BatchAddWakesOne",
+    batch_claim_is_atomic,
+    RwLock
+);
+
 // ThreadSafeTaskQueue
 mutant!(
     mutex_split_claim_double_claims,
@@ -109,6 +141,18 @@ mutant!(
     mutex_split_claim_loses_updates,
     "SplitClaim",
     no_lost_update,
+    Mutex
+);
+mutant!(
+    mutex_split_claim_batch,
+    "SplitClaim",
+    batch_claim_races_claim,
+    Mutex
+);
+mutant!(
+    mutex_claim_skips_producer_notify_batch,
+    "ClaimSkipsProducerNotify",
+    producers_wake_on_batch_claim,
     Mutex
 );
 mutant!(
@@ -171,6 +215,12 @@ mutant!(
     rwlock_claim_wakes_wrong_side,
     "RwLockClaimWakesWrongSide",
     producer_wakes_on_claim,
+    RwLock
+);
+mutant!(
+    rwlock_claim_wakes_wrong_side_batch,
+    "RwLockClaimWakesWrongSide",
+    producers_wake_on_batch_claim,
     RwLock
 );
 mutant!(

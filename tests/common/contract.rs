@@ -3,6 +3,7 @@
 //! user code, blocking and wake-ups), written once generically over a [`Factory`]. A test file
 //! runs it for a backend with `contract_suite!(name, Factory)`.
 
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -1749,12 +1750,976 @@ pub fn new_user_api<F: Factory>() {
     assert!(F::try_build::<u64, String>(Opts::default().capacity(1).max_attempts(1)).is_ok());
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batch operations: get_next_tasks / try_get_next_tasks, try_add_tasks, complete_claims,
+// fail_tasks
+// ---------------------------------------------------------------------------------------------
+
+/// How long threads woken by the step under test may take to report back before the test calls
+/// a wake-up lost (and fails by name, instead of leaving it to the watchdog).
+const WOKEN_WITHIN: Duration = Duration::from_secs(10);
+
+/// Receives `n` results from threads that the step under test must have woken. If some never
+/// come (a lost wake-up), it shuts `q` down, so that the blocked threads return and the scope can
+/// end, and fails, saying what was lost.
+fn woken<K, P, T>(
+    q: &impl TaskQueue<K, P>,
+    rx: &mpsc::Receiver<T>,
+    n: usize,
+    what: &str,
+) -> Vec<T> {
+    let deadline = Instant::now() + WOKEN_WITHIN;
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(x) => got.push(x),
+            Err(_) => {
+                q.shutdown();
+                panic!(
+                    "{what}: only {} of {n} blocked threads returned within {WOKEN_WITHIN:?} \
+                     (lost wake-up)",
+                    got.len()
+                );
+            }
+        }
+    }
+    got
+}
+
+fn ids_of<K: Clone, P>(tasks: &[Task<K, P>]) -> Vec<K> {
+    tasks.iter().map(|t| t.id.clone()).collect()
+}
+
+/// A task as the tests compare it: everything but the token.
+fn whole<P: Clone>(t: &Task<u64, P>) -> (u64, i64, P, u32) {
+    (t.id, t.priority, t.payload.clone(), t.attempts)
+}
+
+/// A refusal of `try_add_tasks` as the tests compare it: the reason and the whole task.
+fn refusal(e: &TryAddError<Task<u64, String>>) -> (&'static str, (u64, i64, String, u32)) {
+    match e {
+        TryAddError::Full(t) => ("full", whole(t)),
+        TryAddError::Duplicate(t) => ("duplicate", whole(t)),
+        TryAddError::ShutDown(t) => ("shut down", whole(t)),
+    }
+}
+
+/// The same refusal as `try_add_task` gives it (its payload, with the id and priority it was
+/// given), for comparing a batch with single adds.
+fn single_refusal(
+    id: u64,
+    priority: i64,
+    e: TryAddError<String>,
+) -> (&'static str, (u64, i64, String, u32)) {
+    let why = match &e {
+        TryAddError::Full(_) => "full",
+        TryAddError::Duplicate(_) => "duplicate",
+        TryAddError::ShutDown(_) => "shut down",
+    };
+    (why, (id, priority, e.into_payload(), 0))
+}
+
+/// A batch claim hands out exactly what as many single claims would, in the same order (priority,
+/// then FIFO, failed tasks behind their equals), whichever call makes it: batches of random sizes
+/// on one queue against single claims on a twin queue given the same adds and fails.
+pub fn batch_claim_takes_the_best_in_order<F: Factory>() {
+    // A fixed example first: priorities 1, 3, 3, 0, 2 for ids 0..5.
+    let q = new_q::<F>();
+    for (id, p) in [1, 3, 3, 0, 2].into_iter().enumerate() {
+        q.add_task(id as u64, p, s(id)).unwrap();
+    }
+    let batch = q.try_get_next_tasks(3).unwrap();
+    assert_eq!(ids_of(&batch), [1, 2, 4]);
+    for t in &batch {
+        assert_eq!(t.payload, s(t.id));
+        assert_eq!(q.get_status(&t.id), Some(TaskStatus::Processing));
+    }
+    let tokens: std::collections::HashSet<u64> = batch.iter().map(|t| t.token().get()).collect();
+    assert_eq!(
+        tokens.len(),
+        3,
+        "each task of a batch has a claim of its own"
+    );
+    assert_eq!((q.len(), q.stats().processing), (2, 3));
+    // Fewer queued than asked: all of them, and no wait.
+    assert_eq!(ids_of(&q.get_next_tasks(10, None).unwrap()), [0, 3]);
+    assert_eq!(q.try_get_next_tasks(1).unwrap_err(), ClaimError::Empty);
+    inv(&q);
+
+    for seed in 0..4u64 {
+        let q = new_q::<F>();
+        let twin = new_q::<F>();
+        let mut rng = Rng::new(seed + 0xBA7C);
+        let n = 300u64;
+        for id in 0..n {
+            // Few priorities: many ties test FIFO.
+            let p = rng.below(5) as i64 - 2;
+            q.add_task(id, p, s(id)).unwrap();
+            twin.add_task(id, p, s(id)).unwrap();
+        }
+        let mut claimed = 0;
+        while !twin.is_empty() {
+            let max = 1 + rng.below(6) as usize;
+            let batch = match rng.below(3) {
+                0 => q.try_get_next_tasks(max),
+                1 => q.get_next_tasks(max, Some(Duration::ZERO)),
+                _ => q.get_next_tasks(max, None),
+            }
+            .unwrap();
+            let singles: Vec<Task<u64, String>> = (0..max)
+                .map_while(|_| twin.try_get_next_task().ok())
+                .collect();
+            assert_eq!(
+                batch.iter().map(whole).collect::<Vec<_>>(),
+                singles.iter().map(whole).collect::<Vec<_>>(),
+                "seed {seed}: a batch of up to {max} is not what single claims give"
+            );
+            assert_eq!((q.len(), q.stats()), (twin.len(), twin.stats()));
+            // Now and then the batch goes back: failed tasks requeue behind their equals, in
+            // the batch's order, as single fails do.
+            if rng.below(4) == 0 {
+                let back = q.fail_tasks(batch);
+                let single: Vec<_> = singles.into_iter().map(|t| twin.fail_task(t)).collect();
+                assert_eq!(back, single, "seed {seed}");
+                assert!(back.iter().all(|r| *r == Ok(TaskStatus::Queued)));
+            } else {
+                claimed += batch.len();
+            }
+        }
+        assert!(claimed > 0);
+        assert_eq!(q.try_get_next_tasks(3).unwrap_err(), ClaimError::Empty);
+        assert_eq!(q.stats(), twin.stats());
+        inv(&q);
+    }
+}
+
+/// `max == 0` gives an empty batch at once and claims nothing; otherwise a batch claim fails like
+/// the single claims: `Empty` (try), `Timeout` (after waiting at least its timeout), and after a
+/// shutdown the queued tasks still go out, in batches, then `ShutDown`, at once.
+pub fn batch_claim_max_zero_and_errors<F: Factory>() {
+    let q = new_q::<F>();
+    // An empty queue and no timeout: still at once (the watchdog would catch a wait).
+    assert!(q.get_next_tasks(0, None).unwrap().is_empty());
+    assert!(q.try_get_next_tasks(0).unwrap().is_empty());
+    q.add_task(1, 0, s(1)).unwrap();
+    assert!(q
+        .get_next_tasks(0, Some(Duration::ZERO))
+        .unwrap()
+        .is_empty());
+    assert!(q.get_next_tasks(0, None).unwrap().is_empty());
+    assert!(q.try_get_next_tasks(0).unwrap().is_empty());
+    assert_eq!(q.get_status(&1), Some(TaskStatus::Queued));
+    assert_eq!((q.len(), q.stats().processing), (1, 0));
+    // Empty and Timeout.
+    assert_eq!(ids_of(&q.try_get_next_tasks(5).unwrap()), [1]);
+    assert_eq!(q.try_get_next_tasks(5).unwrap_err(), ClaimError::Empty);
+    assert_eq!(
+        q.get_next_tasks(5, Some(Duration::ZERO)).unwrap_err(),
+        ClaimError::Timeout
+    );
+    let d = Duration::from_millis(40);
+    let start = Instant::now();
+    assert_eq!(
+        q.get_next_tasks(5, Some(d)).unwrap_err(),
+        ClaimError::Timeout
+    );
+    assert!(start.elapsed() >= d, "returned before the timeout");
+    // Graceful shutdown: the queued tasks still go out, best first, then ShutDown at once.
+    for id in 2..=4 {
+        q.add_task(id, id as i64, s(id)).unwrap();
+    }
+    q.shutdown();
+    assert_eq!(ids_of(&q.get_next_tasks(2, None).unwrap()), [4, 3]);
+    let last = q
+        .get_next_tasks(5, Some(Duration::from_secs(3600)))
+        .unwrap();
+    assert_eq!(ids_of(&last), [2]);
+    assert_eq!(q.get_next_tasks(5, None).unwrap_err(), ClaimError::ShutDown);
+    assert_eq!(
+        q.get_next_tasks(5, Some(Duration::from_secs(3600)))
+            .unwrap_err(),
+        ClaimError::ShutDown
+    );
+    assert_eq!(q.try_get_next_tasks(5).unwrap_err(), ClaimError::ShutDown);
+    // max == 0 is an empty batch even then.
+    assert!(q.get_next_tasks(0, None).unwrap().is_empty());
+    // A task failed back after the shutdown goes out again, in a batch.
+    assert_eq!(q.fail_tasks(last), [Ok(TaskStatus::Queued)]);
+    let again = q.get_next_tasks(5, None).unwrap();
+    assert_eq!(
+        again.iter().map(|t| (t.id, t.attempts)).collect::<Vec<_>>(),
+        [(2, 1)]
+    );
+    // shutdown_now: ShutDown at once, even with a task queued (failed back after it).
+    q.shutdown_now();
+    assert_eq!(q.fail_tasks(again), [Ok(TaskStatus::Queued)]);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q.get_next_tasks(5, None).unwrap_err(), ClaimError::ShutDown);
+    assert_eq!(q.try_get_next_tasks(5).unwrap_err(), ClaimError::ShutDown);
+    inv(&q);
+}
+
+/// A claimer blocked in `get_next_tasks` wakes on a single add (and takes it: one task was
+/// queued), on a batch add (and takes the best `max` of it), on a fail that requeues a task, and
+/// on a shutdown; with and without a timeout.
+pub fn blocked_batch_claim_wakes_on_adds<F: Factory>() {
+    let q = new_q::<F>();
+    thread::scope(|sc| {
+        let h = sc.spawn(|| q.get_next_tasks(3, None));
+        let_block();
+        q.add_task(7, 0, s("wake")).unwrap();
+        let batch = h.join().unwrap().unwrap();
+        assert_eq!(
+            batch
+                .iter()
+                .map(|t| (t.id, t.payload.as_str()))
+                .collect::<Vec<_>>(),
+            [(7, "wake")]
+        );
+    });
+    for (base, timeout) in [(10, None), (20, Some(Duration::from_secs(3600)))] {
+        thread::scope(|sc| {
+            let h = sc.spawn(|| q.get_next_tasks(3, timeout));
+            let_block();
+            let refused = q.try_add_tasks(
+                [1, 5, 3, 5]
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| Task::new(base + i as u64, p, s(base + i as u64)))
+                    .collect(),
+            );
+            assert!(refused.is_empty());
+            let batch = h.join().unwrap().unwrap();
+            let want = [base + 1, base + 3, base + 2];
+            assert_eq!(ids_of(&batch), want, "the best three, best first");
+        });
+        assert_eq!(ids_of(&q.try_get_next_tasks(9).unwrap()), [base]);
+    }
+    // A fail that puts a task back wakes it too.
+    q.add_task(30, 0, s(30)).unwrap();
+    let t = q.try_get_next_task().unwrap();
+    thread::scope(|sc| {
+        let h = sc.spawn(|| q.get_next_tasks(2, None));
+        let_block();
+        assert_eq!(q.fail_tasks(vec![t]), [Ok(TaskStatus::Queued)]);
+        let batch = h.join().unwrap().unwrap();
+        assert_eq!(
+            batch.iter().map(|t| (t.id, t.attempts)).collect::<Vec<_>>(),
+            [(30, 1)]
+        );
+    });
+    // And a shutdown releases it.
+    thread::scope(|sc| {
+        let h = sc.spawn(|| q.get_next_tasks(2, None));
+        let h2 = sc.spawn(|| q.get_next_tasks(2, Some(Duration::from_secs(3600))));
+        let_block();
+        q.shutdown();
+        assert_eq!(h.join().unwrap().unwrap_err(), ClaimError::ShutDown);
+        assert_eq!(h2.join().unwrap().unwrap_err(), ClaimError::ShutDown);
+    });
+    inv(&q);
+}
+
+/// A batch of several tasks wakes every blocked claimer it can serve, single and batch claimers
+/// alike (waking one would leave the others asleep next to queued tasks); so does `fail_tasks`
+/// putting several tasks back.
+pub fn batch_add_wakes_every_blocked_claimer<F: Factory>() {
+    // Three single claimers, a batch of three.
+    let q = new_q::<F>();
+    thread::scope(|sc| {
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..3 {
+            let (q, tx) = (&q, tx.clone());
+            sc.spawn(move || tx.send(q.get_next_task(None).map(|t| t.id)));
+        }
+        let_block();
+        let tasks = (1..=3).map(|id| Task::new(id, 0, s(id))).collect();
+        assert!(q.try_add_tasks(tasks).is_empty());
+        let mut got: Vec<u64> = woken(&q, &rx, 3, "a batch add of 3 tasks, 3 single claimers")
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2, 3]);
+    });
+    // Two single claimers and a batch claimer of up to 2, a batch of four: whoever runs first,
+    // the singles get one each and the batch claimer two.
+    let q = new_q::<F>();
+    thread::scope(|sc| {
+        let (tx, rx) = mpsc::channel();
+        for max in [1, 1, 2] {
+            let (q, tx) = (&q, tx.clone());
+            sc.spawn(move || tx.send((max, q.get_next_tasks(max, None).map(|b| ids_of(&b)))));
+        }
+        let_block();
+        let tasks = (1..=4).map(|id| Task::new(id, 0, s(id))).collect();
+        assert!(q.try_add_tasks(tasks).is_empty());
+        let mut all = Vec::new();
+        for (max, got) in woken(&q, &rx, 3, "a batch add of 4 tasks, claimers of 1, 1 and 2") {
+            let got = got.unwrap();
+            assert_eq!(got.len(), max, "claimer of up to {max} got {got:?}");
+            all.extend(got);
+        }
+        all.sort_unstable();
+        assert_eq!(all, [1, 2, 3, 4]);
+    });
+    inv(&q);
+    // fail_tasks putting three tasks back wakes three blocked claimers.
+    let q = new_q::<F>();
+    let tasks = (1..=3).map(|id| Task::new(id, 0, s(id))).collect();
+    assert!(q.try_add_tasks(tasks).is_empty());
+    let batch = q.try_get_next_tasks(3).unwrap();
+    thread::scope(|sc| {
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..3 {
+            let (q, tx) = (&q, tx.clone());
+            sc.spawn(move || tx.send(q.get_next_task(None).map(|t| (t.id, t.attempts))));
+        }
+        let_block();
+        assert_eq!(q.fail_tasks(batch), [Ok(TaskStatus::Queued); 3]);
+        let mut got: Vec<(u64, u32)> = woken(&q, &rx, 3, "fail_tasks requeueing 3 tasks")
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [(1, 1), (2, 1), (3, 1)]);
+    });
+    inv(&q);
+}
+
+/// A batch claim is one atomic step: it takes the best `max` tasks queued at one instant. A
+/// batch claimer (up to 3) blocks first, then a single claimer; a batch of three tasks arrives.
+/// Either the batch claimer went first and took all three (the single claimer then waits until
+/// the shutdown), or the single claimer went first and took task 1, and the batch claimer 2 and
+/// 3. A batch of 1 and 3 with 2 to the single claimer is no order of the two claims: the batch
+/// claim was served in two steps with the other claim in between.
+pub fn batch_claim_is_atomic_among_blocked_claimers<F: Factory>() {
+    let q = new_q::<F>();
+    thread::scope(|sc| {
+        let batch = sc.spawn(|| q.get_next_tasks(3, None));
+        let_block();
+        let single = sc.spawn(|| q.get_next_task(None));
+        let_block();
+        let tasks = (1..=3).map(|id| Task::new(id, 0, s(id))).collect();
+        assert!(q.try_add_tasks(tasks).is_empty());
+        let batch = ids_of(&batch.join().unwrap().unwrap());
+        // If the batch took everything, the single claimer still waits: release it.
+        q.shutdown();
+        let single = single.join().unwrap().map(|t| t.id);
+        match (&batch[..], single) {
+            ([1, 2, 3], Err(ClaimError::ShutDown)) | ([2, 3], Ok(1)) => {}
+            _ => panic!(
+                "{}: a batch claim of up to 3 got {batch:?} while a single claim got {single:?}: \
+                 not the best tasks at one instant (the batch was split around the other claim)",
+                F::NAME
+            ),
+        }
+    });
+    inv(&q);
+}
+
+/// `try_add_tasks` accepts or refuses each task in order exactly as `try_add_task` would: a
+/// duplicate within the batch, a duplicate of a known id (queued, processing, finished), `Full`
+/// once a bounded queue is full (a duplicate is still a duplicate then), `ShutDown` for all after
+/// a shutdown; each refused task comes back whole (id, priority, payload), in order. Checked
+/// against single adds on a twin queue.
+pub fn try_add_tasks_refuses_each_as_try_add_would<F: Factory>() {
+    let setup = || {
+        let q = with::<F>(Opts::default().capacity(4));
+        // 0 queued, 8 completed, 9 processing.
+        q.add_task(8, 0, s("eight")).unwrap();
+        claim_id::<F>(&q, 8);
+        q.complete_task(&8).unwrap();
+        q.add_task(9, 0, s("nine")).unwrap();
+        claim_id::<F>(&q, 9);
+        q.add_task(0, 0, s("zero")).unwrap();
+        q
+    };
+    let batch = [
+        (1, 5, "a"),
+        (1, 6, "a again"),
+        (0, 7, "dup of a queued id"),
+        (9, 1, "dup of a processing id"),
+        (2, 1, "b"),
+        (8, 1, "dup of a completed id"),
+        (3, 2, "c"), // fills the queue: 0, 1, 2, 3
+        (4, 3, "no room"),
+        (1, 0, "dup when full"),
+        (5, 0, "no room either"),
+    ];
+    let tasks = || {
+        batch
+            .iter()
+            .map(|&(id, p, x)| Task::new(id, p, s(x)))
+            .collect::<Vec<_>>()
+    };
+    let q = setup();
+    let refused: Vec<_> = q.try_add_tasks(tasks()).iter().map(refusal).collect();
+    let r = |why, id, p, x: &str| (why, (id, p, s(x), 0));
+    assert_eq!(
+        refused,
+        [
+            r("duplicate", 1, 6, "a again"),
+            r("duplicate", 0, 7, "dup of a queued id"),
+            r("duplicate", 9, 1, "dup of a processing id"),
+            r("duplicate", 8, 1, "dup of a completed id"),
+            r("full", 4, 3, "no room"),
+            r("duplicate", 1, 0, "dup when full"),
+            r("full", 5, 0, "no room either"),
+        ]
+    );
+    // The same as single adds, in the same order.
+    let twin = setup();
+    let single: Vec<_> = batch
+        .iter()
+        .filter_map(|&(id, p, x)| {
+            twin.try_add_task(id, p, s(x))
+                .err()
+                .map(|e| single_refusal(id, p, e))
+        })
+        .collect();
+    assert_eq!(refused, single);
+    assert_eq!(q.stats(), twin.stats());
+    assert_eq!(q.stats().total_added, 3 + 3);
+    for id in [4, 5] {
+        assert_eq!(q.get_status(&id), None);
+    }
+    inv(&q);
+    // The accepted tasks are queued with their own priority and payload, in batch order among
+    // equals.
+    let got: Vec<_> = q
+        .try_get_next_tasks(10)
+        .unwrap()
+        .iter()
+        .map(whole)
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, 5, s("a"), 0),
+            (3, 2, s("c"), 0),
+            (2, 1, s("b"), 0),
+            (0, 0, s("zero"), 0)
+        ]
+    );
+    // An empty batch changes nothing.
+    assert!(q.try_add_tasks(Vec::new()).is_empty());
+    assert_eq!(q.stats().total_added, 6);
+    // After a shutdown every task is refused, a duplicate too, each whole and in order.
+    q.shutdown();
+    let refused: Vec<_> = q
+        .try_add_tasks(vec![
+            Task::new(20, 1, s("x")),
+            Task::new(1, 2, s("dup")),
+            Task::new(21, 3, s("y")),
+        ])
+        .iter()
+        .map(refusal)
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            r("shut down", 20, 1, "x"),
+            r("shut down", 1, 2, "dup"),
+            r("shut down", 21, 3, "y")
+        ]
+    );
+    assert_eq!(q.stats().total_added, 6);
+    assert_eq!(q.get_status(&20), None);
+    inv(&q);
+    // Many random tasks with repeated ids on an unbounded queue: the same as single adds.
+    let (q, twin) = (new_q::<F>(), new_q::<F>());
+    let mut rng = Rng::new(0xADD5);
+    for _ in 0..20 {
+        let batch: Vec<(u64, i64)> = (0..rng.below(60))
+            .map(|_| (rng.below(400), rng.below(7) as i64))
+            .collect();
+        let refused: Vec<_> = q
+            .try_add_tasks(
+                batch
+                    .iter()
+                    .map(|&(id, p)| Task::new(id, p, s(p)))
+                    .collect(),
+            )
+            .iter()
+            .map(refusal)
+            .collect();
+        let single: Vec<_> = batch
+            .iter()
+            .filter_map(|&(id, p)| {
+                twin.try_add_task(id, p, s(p))
+                    .err()
+                    .map(|e| single_refusal(id, p, e))
+            })
+            .collect();
+        assert_eq!(refused, single);
+    }
+    assert_eq!(q.stats(), twin.stats());
+    assert_eq!(drain(&q), drain(&twin));
+    inv(&q);
+}
+
+/// `complete_claims` completes each claim as `complete_claim` would, in order, one result each:
+/// `Ok`, `Stale` for an earlier claim of a task claimed again, `NotFound` for an unknown id,
+/// `InvalidState` for a task no longer (or not yet) processing, a claim completed twice in one
+/// batch included. Checked against single completes on a twin queue.
+pub fn complete_claims_per_item_results<F: Factory>() {
+    let run = |batched: bool| {
+        let q = new_q::<F>();
+        for id in 1..=4 {
+            q.add_task(id, 1, s(id)).unwrap();
+        }
+        for id in 5..=6 {
+            q.add_task(id, 0, s(id)).unwrap();
+        }
+        let batch = q.try_get_next_tasks(4).unwrap();
+        assert_eq!(ids_of(&batch), [1, 2, 3, 4]);
+        // 2 goes back and is claimed again: its first token is stale.
+        let old2 = batch[1].token();
+        assert_eq!(q.fail_task(batch[1].clone()), Ok(TaskStatus::Queued));
+        let new2 = q.try_get_next_task().unwrap();
+        assert_eq!((new2.id, new2.attempts), (2, 1));
+        let claims = [
+            (1, batch[0].token()),
+            (2, old2),
+            (3, batch[2].token()),
+            (99, batch[0].token()),
+            (1, batch[0].token()),
+            (5, taskq::Token::default()),
+            (2, new2.token()),
+            (4, batch[3].token()),
+        ];
+        let results = if batched {
+            q.complete_claims(&claims)
+        } else {
+            claims
+                .iter()
+                .map(|(id, t)| q.complete_claim(id, *t))
+                .collect()
+        };
+        (q, results)
+    };
+    let (q, results) = run(true);
+    assert_eq!(
+        results,
+        [
+            Ok(()),
+            Err(TaskError::Stale),
+            Ok(()),
+            Err(TaskError::NotFound),
+            Err(invalid(TaskStatus::Completed)),
+            Err(invalid(TaskStatus::Queued)),
+            Ok(()),
+            Ok(()),
+        ]
+    );
+    let (twin, single) = run(false);
+    assert_eq!(results, single);
+    assert_eq!(q.stats(), twin.stats());
+    for id in 1..=4 {
+        assert_eq!(q.get_status(&id), Some(TaskStatus::Completed));
+    }
+    assert_eq!(q.get_status(&5), Some(TaskStatus::Queued));
+    let st = q.stats();
+    assert_eq!((st.total_completed, st.processing, st.queued), (4, 0, 2));
+    // An empty batch: no results, no change.
+    assert!(q.complete_claims(&[]).is_empty());
+    assert_eq!(q.stats(), st);
+    inv(&q);
+}
+
+/// `fail_tasks` hands each task back as `fail_task` would, in order, one result each: `Queued`
+/// (with its payload, for the next attempt), `Failed` on the last attempt, `Stale` for an earlier
+/// claim, `InvalidState` for a task already handed back (in the same batch too) or finished,
+/// `NotFound` for an unknown id. Checked against single fails on a twin queue.
+pub fn fail_tasks_per_item_results<F: Factory>() {
+    let run = |batched: bool| {
+        let q = with::<F>(Opts::default().max_attempts(2));
+        for id in 1..=5 {
+            q.add_task(id, 0, s(id)).unwrap();
+        }
+        let first = q.try_get_next_tasks(3).unwrap();
+        assert_eq!(ids_of(&first), [1, 2, 3]);
+        let back = if batched {
+            q.fail_tasks(first.clone())
+        } else {
+            first.iter().map(|t| q.fail_task(t.clone())).collect()
+        };
+        assert_eq!(back, [Ok(TaskStatus::Queued); 3]);
+        // Behind 4 and 5, in their order; attempts 1.
+        let second = q.try_get_next_tasks(5).unwrap();
+        assert_eq!(
+            second
+                .iter()
+                .map(|t| (t.id, t.attempts))
+                .collect::<Vec<_>>(),
+            [(4, 0), (5, 0), (1, 1), (2, 1), (3, 1)]
+        );
+        let tasks = vec![
+            second[2].clone(),           // 1, its last attempt: Failed
+            first[1].clone(),            // 2's first claim: Stale
+            second[0].clone(),           // 4: Queued
+            second[0].clone(),           // 4 again, now queued
+            Task::new(99, 0, s("who?")), // unknown
+            second[2].clone(),           // 1 again, now failed
+            second[3].clone(),           // 2, its last attempt: Failed
+        ];
+        let results = if batched {
+            q.fail_tasks(tasks)
+        } else {
+            tasks.into_iter().map(|t| q.fail_task(t)).collect()
+        };
+        (q, results)
+    };
+    let (q, results) = run(true);
+    assert_eq!(
+        results,
+        [
+            Ok(TaskStatus::Failed),
+            Err(TaskError::Stale),
+            Ok(TaskStatus::Queued),
+            Err(invalid(TaskStatus::Queued)),
+            Err(TaskError::NotFound),
+            Err(invalid(TaskStatus::Failed)),
+            Ok(TaskStatus::Failed),
+        ]
+    );
+    let (twin, single) = run(false);
+    assert_eq!(results, single);
+    assert_eq!(q.stats(), twin.stats());
+    let statuses: Vec<_> = (1..=5).map(|id| q.get_status(&id).unwrap()).collect();
+    use TaskStatus::*;
+    assert_eq!(statuses, [Failed, Failed, Processing, Queued, Processing]);
+    // 4 went back with its payload, for its second attempt.
+    let t = q.try_get_next_task().unwrap();
+    assert_eq!((t.id, t.payload.as_str(), t.attempts), (4, "4", 1));
+    assert_eq!(q.stats().total_failed, 2);
+    assert!(q.fail_tasks(Vec::new()).is_empty());
+    inv(&q);
+}
+
+/// Producers blocked on a full bounded queue all get in after one batch claim takes as many
+/// tasks (waking one would leave the others asleep next to free room), through either call.
+pub fn blocked_producers_wake_after_batch_claim<F: Factory>() {
+    let q = with::<F>(Opts::default().capacity(3));
+    for id in 1..=3 {
+        q.add_task(id, 0, s(id)).unwrap();
+    }
+    for (round, ids) in [(0, 10..13u64), (1, 20..23)] {
+        thread::scope(|sc| {
+            let (tx, rx) = mpsc::channel();
+            for id in ids.clone() {
+                let (q, tx) = (&q, tx.clone());
+                // Half of them wait without a timeout, half with a long one.
+                sc.spawn(move || {
+                    let added = if id % 2 == 0 {
+                        q.add_task(id, 0, s(id)).map_err(|e| e.to_string())
+                    } else {
+                        let long = Duration::from_secs(3600);
+                        q.add_task_timeout(id, 0, s(id), long)
+                            .map_err(|e| e.to_string())
+                    };
+                    tx.send(added)
+                });
+            }
+            let_block();
+            assert!(rx.try_recv().is_err(), "a producer got into a full queue");
+            let batch = if round == 0 {
+                q.try_get_next_tasks(3).unwrap()
+            } else {
+                q.get_next_tasks(3, None).unwrap()
+            };
+            assert_eq!(batch.len(), 3);
+            for r in woken(
+                &q,
+                &rx,
+                3,
+                "3 producers blocked on a full queue, a batch claim of 3",
+            ) {
+                r.unwrap();
+            }
+        });
+        assert_eq!(q.len(), 3);
+        let queued: Vec<u64> = q.snapshot().queued.iter().map(|t| t.id).collect();
+        let mut sorted = queued.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, ids.collect::<Vec<_>>());
+    }
+    inv(&q);
+}
+
+/// The thread name on which [`Picky`] ids refuse to be cloned.
+const PICKY: &str = "picky";
+
+/// An id whose `Clone` panics for one chosen number, and only on a thread named [`PICKY`]: the
+/// same id clones fine for the add on another thread, and a claim (or add) on that thread
+/// panics when it reaches it. `Eq` and `Hash` use the number.
+#[derive(Debug)]
+struct Picky {
+    n: u64,
+    bad: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Clone for Picky {
+    fn clone(&self) -> Self {
+        let bad = self.bad.load(std::sync::atomic::Ordering::SeqCst);
+        if self.n == bad && thread::current().name() == Some(PICKY) {
+            panic!("K::clone panicked for id {}", self.n);
+        }
+        Picky {
+            n: self.n,
+            bad: Arc::clone(&self.bad),
+        }
+    }
+}
+
+impl PartialEq for Picky {
+    fn eq(&self, other: &Self) -> bool {
+        self.n == other.n
+    }
+}
+
+impl Eq for Picky {}
+
+impl std::hash::Hash for Picky {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.n.hash(state);
+    }
+}
+
+/// Runs `f` on a thread named [`PICKY`], and says whether it panicked.
+fn on_picky_thread<R: Send>(f: impl FnOnce() -> R + Send) -> thread::Result<R> {
+    thread::scope(|sc| {
+        thread::Builder::new()
+            .name(PICKY.into())
+            .spawn_scoped(sc, f)
+            .unwrap()
+            .join()
+    })
+}
+
+/// `K::clone` panicking in a batch claim (on the first task, a middle one or the last) puts the
+/// whole batch back: every task queued again in its old place, with its payload and attempts, the
+/// counts and invariants intact; a claimer handed its first task while asleep puts that one back
+/// too. Every claim call, and the queue works on afterwards.
+pub fn batch_claim_clone_panic_puts_the_batch_back<F: Factory>() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    let bad = Arc::new(AtomicU64::new(u64::MAX));
+    let id = |n| Picky {
+        n,
+        bad: Arc::clone(&bad),
+    };
+    let q = F::build::<Picky, u64>(Opts::default().max_attempts(5));
+    // Claim order: 2, 3, 5, 1, 4; 3 has been failed back once (attempts 1).
+    for (n, p) in [(1, 2), (2, 5), (3, 5), (4, 1), (5, 3)] {
+        q.add_task(id(n), p, n * 10).unwrap();
+    }
+    let t = q.try_get_next_task().unwrap();
+    assert_eq!(t.id.n, 2);
+    q.fail_task(t).unwrap();
+    let order = |q: &F::Q<Picky, u64>| -> Vec<(u64, u32)> {
+        q.snapshot()
+            .queued
+            .iter()
+            .map(|t| (t.id.n, t.attempts))
+            .collect()
+    };
+    let before = order(&q);
+    assert_eq!(before, [(3, 0), (2, 1), (5, 0), (1, 0), (4, 0)]);
+    type Call<'a> = &'a (dyn Fn() -> Result<Vec<Task<Picky, u64>>, ClaimError> + Sync);
+    let calls: [(&str, Call<'_>); 4] = [
+        ("try_get_next_tasks", &|| q.try_get_next_tasks(4)),
+        ("get_next_tasks(zero)", &|| {
+            q.get_next_tasks(4, Some(Duration::ZERO))
+        }),
+        ("get_next_tasks(none)", &|| q.get_next_tasks(4, None)),
+        ("get_next_tasks(hour)", &|| {
+            q.get_next_tasks(5, Some(Duration::from_secs(3600)))
+        }),
+    ];
+    for (name, call) in calls {
+        // The first task, the third, the last of the batch.
+        for n in [3, 5, 1] {
+            bad.store(n, SeqCst);
+            assert!(
+                on_picky_thread(call).is_err(),
+                "{name}: K::clone of {n} should panic"
+            );
+            bad.store(u64::MAX, SeqCst);
+            inv(&q);
+            assert_eq!(
+                order(&q),
+                before,
+                "{name}, panic on {n}: the batch is not back in place"
+            );
+            let st = q.stats();
+            assert_eq!(
+                (st.queued, st.processing, q.len()),
+                (5, 0, 5),
+                "{name}, panic on {n}"
+            );
+            for n in 1..=5 {
+                assert_eq!(q.get_status(&id(n)), Some(TaskStatus::Queued));
+            }
+        }
+    }
+    // A batch that stops before the bad id does not touch it.
+    bad.store(4, SeqCst);
+    let batch = on_picky_thread(|| q.try_get_next_tasks(3))
+        .unwrap()
+        .unwrap();
+    bad.store(u64::MAX, SeqCst);
+    assert_eq!(
+        batch
+            .iter()
+            .map(|t| (t.id.n, t.payload))
+            .collect::<Vec<_>>(),
+        [(3, 30), (2, 20), (5, 50)]
+    );
+    assert_eq!(q.fail_tasks(batch), [Ok(TaskStatus::Queued); 3]);
+    inv(&q);
+
+    // A claimer asleep in get_next_tasks is handed (or wakes to) the best of a batch add; the
+    // clone of the second one panics on its thread: everything goes back.
+    let q = F::build::<Picky, u64>(Opts::default());
+    bad.store(12, SeqCst);
+    thread::scope(|sc| {
+        let claimer = thread::Builder::new()
+            .name(PICKY.into())
+            .spawn_scoped(sc, || q.get_next_tasks(3, None))
+            .unwrap();
+        let_block();
+        let refused = q.try_add_tasks(vec![
+            Task::new(id(11), 3, 110),
+            Task::new(id(12), 2, 120),
+            Task::new(id(13), 1, 130),
+        ]);
+        assert!(refused.is_empty());
+        assert!(
+            claimer.join().is_err(),
+            "K::clone of 12 should panic in the claimer"
+        );
+    });
+    bad.store(u64::MAX, SeqCst);
+    inv(&q);
+    let st = q.stats();
+    assert_eq!((st.queued, st.processing, q.len()), (3, 0, 3));
+    let got: Vec<_> = q
+        .try_get_next_tasks(5)
+        .unwrap()
+        .iter()
+        .map(|t| (t.id.n, t.payload, t.attempts))
+        .collect();
+    assert_eq!(got, [(11, 110, 0), (12, 120, 0), (13, 130, 0)]);
+    inv(&q);
+}
+
+/// A claimer asleep in `get_next_tasks` is handed the best task of a batch add; before it wakes,
+/// another thread completes that task by id (it is `Processing`: legal); then `K::clone` panics on
+/// the rest of the batch in the claimer. Putting the batch back must not resurrect the completed
+/// task: it stays `Completed`, the counts and invariants hold, and the panic that comes out of
+/// the claim is the user's. (Rounds until the completion came first at least once; on strategies
+/// that claim the whole batch in one critical section it never can, and there is nothing to
+/// check.)
+pub fn batch_claim_panic_after_hand_off_keeps_a_completed_task<F: Factory>() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    let bad = Arc::new(AtomicU64::new(2));
+    let id = |n| Picky {
+        n,
+        bad: Arc::clone(&bad),
+    };
+    let mut raced = 0;
+    for _ in 0..20 {
+        let q = F::build::<Picky, u64>(Opts::default());
+        let (completed, claim) = thread::scope(|sc| {
+            let claimer = thread::Builder::new()
+                .name(PICKY.into())
+                .spawn_scoped(sc, || q.get_next_tasks(2, None))
+                .unwrap();
+            let_block();
+            let refused = q.try_add_tasks(vec![Task::new(id(1), 1, 10), Task::new(id(2), 0, 20)]);
+            assert!(refused.is_empty());
+            let completed = q.complete_task(&id(1));
+            (completed, claimer.join())
+        });
+        let panic = claim.expect_err("K::clone of 2 panics in the claimer");
+        inv(&q);
+        if completed.is_err() {
+            // The claim (and its rollback) came first: 1 is queued again.
+            assert_eq!(completed, Err(invalid(TaskStatus::Queued)));
+            assert_eq!(q.get_status(&id(1)), Some(TaskStatus::Queued));
+            continue;
+        }
+        raced += 1;
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("K::clone panicked"),
+            "the claim raised {message:?}, not the user's panic"
+        );
+        assert_eq!(q.get_status(&id(1)), Some(TaskStatus::Completed));
+        assert_eq!(q.get_status(&id(2)), Some(TaskStatus::Queued));
+        let st = q.stats();
+        assert_eq!((st.queued, st.processing, st.completed), (1, 0, 1));
+        if raced >= 3 {
+            break;
+        }
+    }
+    eprintln!("{}: the completion came first in {raced} round(s)", F::NAME);
+}
+
+/// `K::clone` panicking inside `try_add_tasks` leaves the tasks before it added (the rest are not
+/// added), the invariants intact, and still wakes the claimers those tasks are for.
+pub fn batch_add_panic_keeps_earlier_tasks_and_wakes<F: Factory>() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    let bad = Arc::new(AtomicU64::new(3));
+    let id = |n| Picky {
+        n,
+        bad: Arc::clone(&bad),
+    };
+    let q = F::build::<Picky, u64>(Opts::default());
+    thread::scope(|sc| {
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..2 {
+            let (q, tx) = (&q, tx.clone());
+            sc.spawn(move || tx.send(q.get_next_task(None).map(|t| t.id.n)));
+        }
+        let_block();
+        let tasks = (1..=4).map(|n| Task::new(id(n), 0, n * 10)).collect();
+        assert!(
+            on_picky_thread(|| q.try_add_tasks(tasks)).is_err(),
+            "K::clone of 3 should panic"
+        );
+        let mut got: Vec<u64> = woken(&q, &rx, 2, "a batch add that added 2 tasks, then panicked")
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+    });
+    bad.store(u64::MAX, SeqCst);
+    inv(&q);
+    assert_eq!(q.get_status(&id(3)), None);
+    assert_eq!(q.get_status(&id(4)), None);
+    let st = q.stats();
+    assert_eq!((st.total_added, st.processing, st.queued), (2, 2, 0));
+    // Ids 3 and 4 can be added now.
+    assert!(q
+        .try_add_tasks(vec![Task::new(id(3), 0, 30), Task::new(id(4), 0, 40)])
+        .is_empty());
+    assert_eq!(q.len(), 2);
+    inv(&q);
+}
+
 /// Runs the whole contract suite against one backend: `contract_suite!(name, Factory)` makes a
 /// module `name` with one `#[test]` per rule.
 macro_rules! contract_suite {
     ($name:ident, $factory:ty) => {
         mod $name {
-            $crate::common::contract::contract_suite!(@tests $factory; order_priority_then_fifo, heap_order_after_removals_from_the_middle, retention_with_reused_slots, order_random_many, update_priority_reorders, update_priority_random_many, fail_requeues_behind_equals, duplicate_ids_are_refused_with_payload, readd_after_forget_or_retention, add_after_shutdown_is_refused, capacity_full_and_timeout, claim_marks_processing, try_get_on_empty, claim_timeout_waits_at_least, huge_timeouts_do_not_panic, none_blocks_until_add, blocked_claimer_wakes_on_fail, blocked_claimers_wake_on_shutdown, no_task_handed_to_two_claimers, illegal_transitions_report_current_state, unknown_ids_are_not_found, cancel_only_queued, fail_counts_attempts_until_failed, graceful_shutdown_drains, shutdown_now_returns_queued_best_first, completing_after_shutdown_now, retention_keep_all, retention_keep_last, retention_keep_none, forget_frees_finished, churn_leaves_no_garbage, len_and_stats_count_every_status, claim_guard_complete_fail_drop, claim_guard_put_back_on_panic, snapshot_and_restore, restore_keeps_attempts_and_rejects_bad_snapshots, string_ids_empty_and_huge, u64_ids_full_range, extreme_priorities_with_updates, dyn_trait_object_works, blocked_producer_wakes_on_claim_and_cancel, blocked_producer_gets_shutdown, stale_guard_cannot_touch_a_later_claim, panicking_user_code_leaves_the_queue_consistent, default_retention_is_bounded, new_user_api);
+            $crate::common::contract::contract_suite!(@tests $factory; order_priority_then_fifo, heap_order_after_removals_from_the_middle, retention_with_reused_slots, order_random_many, update_priority_reorders, update_priority_random_many, fail_requeues_behind_equals, duplicate_ids_are_refused_with_payload, readd_after_forget_or_retention, add_after_shutdown_is_refused, capacity_full_and_timeout, claim_marks_processing, try_get_on_empty, claim_timeout_waits_at_least, huge_timeouts_do_not_panic, none_blocks_until_add, blocked_claimer_wakes_on_fail, blocked_claimers_wake_on_shutdown, no_task_handed_to_two_claimers, illegal_transitions_report_current_state, unknown_ids_are_not_found, cancel_only_queued, fail_counts_attempts_until_failed, graceful_shutdown_drains, shutdown_now_returns_queued_best_first, completing_after_shutdown_now, retention_keep_all, retention_keep_last, retention_keep_none, forget_frees_finished, churn_leaves_no_garbage, len_and_stats_count_every_status, claim_guard_complete_fail_drop, claim_guard_put_back_on_panic, snapshot_and_restore, restore_keeps_attempts_and_rejects_bad_snapshots, string_ids_empty_and_huge, u64_ids_full_range, extreme_priorities_with_updates, dyn_trait_object_works, blocked_producer_wakes_on_claim_and_cancel, blocked_producer_gets_shutdown, stale_guard_cannot_touch_a_later_claim, panicking_user_code_leaves_the_queue_consistent, default_retention_is_bounded, new_user_api, batch_claim_takes_the_best_in_order, batch_claim_max_zero_and_errors, blocked_batch_claim_wakes_on_adds, batch_add_wakes_every_blocked_claimer, batch_claim_is_atomic_among_blocked_claimers, try_add_tasks_refuses_each_as_try_add_would, complete_claims_per_item_results, fail_tasks_per_item_results, blocked_producers_wake_after_batch_claim, batch_claim_clone_panic_puts_the_batch_back, batch_add_panic_keeps_earlier_tasks_and_wakes, batch_claim_panic_after_hand_off_keeps_a_completed_task);
         }
     };
     (@tests $factory:ty; $($test:ident),+) => {

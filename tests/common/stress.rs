@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::{inv, Factory, Opts, Rng};
-use taskq::{AddError, ClaimError, Retention, TaskError, TaskQueue, TaskStatus};
+use taskq::{AddError, ClaimError, Retention, Task, TaskError, TaskQueue, TaskStatus, TryAddError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -412,6 +412,261 @@ fn timed_claims_round<F: Factory>(shutdown_now_midway: bool, seed: u64) {
     inv(&q);
 }
 
+/// Batch operations mixed with single ones across threads, on a small bounded queue with
+/// `max_attempts`: producers add in batches with `try_add_tasks` (re-sending the tasks refused as
+/// `Full`, which come back whole, and now and then a known id, which must come back `Duplicate`)
+/// and with single `add_task`s; consumers claim with `get_next_tasks` / `try_get_next_tasks` of
+/// random sizes and with `get_next_task`, then finish each batch with `complete_claims`,
+/// `fail_tasks`, `complete_task` and `fail_task` (and try a stale claim, which must be refused).
+/// The checks: no task is held by two workers at once, a claim's `attempts` equals the task's
+/// earlier claims, a batch is never larger than asked and is best first among its own tasks at
+/// the moment it was taken (its priorities never increase), every accepted task ends exactly once
+/// (completed or failed, none lost), and the statuses, stats and invariants agree.
+pub fn batch_mix<F: Factory>(producers: u64, consumers: usize, per_producer: u64, seed: u64) {
+    let total = producers * per_producer;
+    let q: F::Q<u64, u64> = F::build(
+        Opts::default()
+            .capacity(64)
+            .max_attempts(MAX_ATTEMPTS)
+            .retention(Retention::KeepAll),
+    );
+    let sh = Shared::new(total as usize);
+    let (batches, stale_refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let (unordered, first_unordered) = (AtomicUsize::new(0), std::sync::Mutex::new(String::new()));
+    thread::scope(|sc| {
+        let (q, sh, batches, stale_refused) = (&q, &sh, &batches, &stale_refused);
+        let (unordered, first_unordered) = (&unordered, &first_unordered);
+        let producer_handles: Vec<_> = (0..producers)
+            .map(|p| {
+                sc.spawn(move || {
+                    let _stop = StopOnPanic(q);
+                    let mut rng = Rng::new(seed ^ ((p + 1) * 0x9E37_79B9));
+                    let priority = |id: u64| (id.wrapping_mul(0x2545_F491) >> 7) as i64 % 9;
+                    let ids = p * per_producer..(p + 1) * per_producer;
+                    let mut next = ids.start;
+                    let mut pending: Vec<Task<u64, u64>> = Vec::new();
+                    while next < ids.end || !pending.is_empty() {
+                        if rng.below(8) == 0 && next < ids.end {
+                            // A single blocking add.
+                            q.add_task(next, priority(next), next).unwrap();
+                            sh.added.fetch_add(1, SeqCst);
+                            next += 1;
+                            continue;
+                        }
+                        let fresh = rng.below(8).min(ids.end - next);
+                        let mut batch = std::mem::take(&mut pending);
+                        batch
+                            .extend((next..next + fresh).map(|id| Task::new(id, priority(id), id)));
+                        next += fresh;
+                        // A known id (added earlier by this producer): always a duplicate.
+                        let dup = (next > ids.start + 1 && rng.below(4) == 0)
+                            .then(|| ids.start + rng.below(next - 1 - ids.start));
+                        let dup = dup.filter(|d| !batch.iter().any(|t| t.id == *d));
+                        if let Some(d) = dup {
+                            batch.insert(
+                                rng.below(batch.len() as u64 + 1) as usize,
+                                Task::new(d, 99, u64::MAX),
+                            );
+                        }
+                        let sent: Vec<u64> = batch.iter().map(|t| t.id).collect();
+                        let refused = q.try_add_tasks(batch);
+                        let mut back = Vec::new();
+                        for e in refused {
+                            match e {
+                                TryAddError::Full(t) => {
+                                    assert_eq!(
+                                        (t.payload, t.priority, t.attempts),
+                                        (t.id, priority(t.id), 0),
+                                        "a refused task comes back whole"
+                                    );
+                                    back.push(t);
+                                }
+                                TryAddError::Duplicate(t) => {
+                                    assert_eq!(Some(t.id), dup, "only the known id is a duplicate");
+                                    assert_eq!((t.priority, t.payload), (99, u64::MAX));
+                                }
+                                TryAddError::ShutDown(_) => {
+                                    panic!("refused as shut down before the shutdown")
+                                }
+                            }
+                        }
+                        // Refusals come back in the order the tasks were sent.
+                        let order: Vec<usize> = back
+                            .iter()
+                            .map(|t| sent.iter().position(|&id| id == t.id).unwrap())
+                            .collect();
+                        assert!(
+                            order.windows(2).all(|w| w[0] < w[1]),
+                            "refusals out of order"
+                        );
+                        let accepted = sent.len() - back.len() - usize::from(dup.is_some());
+                        sh.added.fetch_add(accepted, SeqCst);
+                        if !back.is_empty() {
+                            // Full: let the consumers make room.
+                            thread::yield_now();
+                        }
+                        pending = back;
+                    }
+                })
+            })
+            .collect();
+
+        let consumer_handles: Vec<_> = (0..consumers)
+            .map(|c| {
+                sc.spawn(move || {
+                    let _stop = StopOnPanic(q);
+                    let mut rng = Rng::new(seed ^ (c as u64 + 0xC0));
+                    // An earlier claim of some task that this thread then failed back: completing
+                    // it later must be refused, whatever became of the task.
+                    let mut stale: Option<(u64, taskq::Token)> = None;
+                    loop {
+                        let max = 1 + rng.below(6) as usize;
+                        let claimed = match rng.below(4) {
+                            0 => q.get_next_task(None).map(|t| vec![t]),
+                            1 => match q.try_get_next_tasks(max) {
+                                Err(ClaimError::Empty) => q.get_next_tasks(max, None),
+                                other => other,
+                            },
+                            _ => q.get_next_tasks(max, None),
+                        };
+                        let batch = match claimed {
+                            Ok(batch) => batch,
+                            Err(ClaimError::ShutDown) => return,
+                            Err(e) => panic!("unexpected {e:?}"),
+                        };
+                        assert!(
+                            !batch.is_empty() && batch.len() <= max,
+                            "a batch of {} for {max}",
+                            batch.len()
+                        );
+                        if batch.len() > 1 {
+                            batches.fetch_add(1, SeqCst);
+                        }
+                        // Counted, and checked at the end, so that the other checks still run.
+                        if batch.windows(2).any(|w| w[0].priority < w[1].priority)
+                            && unordered.fetch_add(1, SeqCst) == 0
+                        {
+                            *first_unordered.lock().unwrap() = format!("{batch:?}");
+                        }
+                        for task in &batch {
+                            let id = task.id;
+                            assert_eq!(task.payload, id);
+                            assert!(
+                                !sh.held[id as usize].swap(true, SeqCst),
+                                "task {id} handed to two workers at once"
+                            );
+                            let before = sh.claims[id as usize].fetch_add(1, SeqCst);
+                            assert_eq!(task.attempts, before, "attempts of task {id}");
+                            assert!(task.attempts < MAX_ATTEMPTS);
+                        }
+                        for task in &batch {
+                            sh.finished_claims.fetch_add(1, SeqCst);
+                            sh.held[task.id as usize].store(false, SeqCst);
+                        }
+                        if let Some((id, token)) = stale.take() {
+                            let r = q.complete_claims(&[(id, token)]);
+                            assert!(r[0].is_err(), "a stale claim of task {id} was completed");
+                            stale_refused.fetch_add(1, SeqCst);
+                        }
+                        // Split the batch: completed in one call, failed in one call, and a few
+                        // finished one by one.
+                        let (mut done, mut failed, mut single) =
+                            (Vec::new(), Vec::new(), Vec::new());
+                        for task in batch {
+                            match rng.below(8) {
+                                0 | 1 => failed.push(task),
+                                2 => single.push(task),
+                                _ => done.push(task),
+                            }
+                        }
+                        let claims: Vec<(u64, taskq::Token)> =
+                            done.iter().map(|t| (t.id, t.token())).collect();
+                        for (r, (id, _)) in q.complete_claims(&claims).into_iter().zip(&claims) {
+                            assert_eq!(r, Ok(()), "completing claimed task {id}");
+                            sh.set_outcome(*id, COMPLETED);
+                        }
+                        let ids: Vec<(u64, taskq::Token)> =
+                            failed.iter().map(|t| (t.id, t.token())).collect();
+                        for (r, (id, token)) in q.fail_tasks(failed).into_iter().zip(ids) {
+                            match r {
+                                Ok(TaskStatus::Failed) => sh.set_outcome(id, FAILED),
+                                Ok(TaskStatus::Queued) => stale = Some((id, token)),
+                                other => panic!("failing claimed task {id} gave {other:?}"),
+                            }
+                        }
+                        for task in single {
+                            let id = task.id;
+                            if rng.below(2) == 0 {
+                                q.complete_task(&id).unwrap();
+                                sh.set_outcome(id, COMPLETED);
+                            } else {
+                                match q.fail_task(task).unwrap() {
+                                    TaskStatus::Failed => sh.set_outcome(id, FAILED),
+                                    TaskStatus::Queued => {}
+                                    other => panic!("fail gave {other:?}"),
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in producer_handles {
+            h.join().unwrap();
+        }
+        q.shutdown();
+        for h in consumer_handles {
+            h.join().unwrap();
+        }
+    });
+    assert!(q.shutdown_now().is_empty(), "a drained queue is empty");
+    assert_eq!(
+        sh.added.load(SeqCst),
+        total as usize,
+        "every task added once"
+    );
+    let mut per = [0u64; 5];
+    for id in 0..total {
+        let outcome = sh.outcome[id as usize].load(SeqCst);
+        per[outcome as usize] += 1;
+        let claims = sh.claims[id as usize].load(SeqCst);
+        let expected = match outcome {
+            COMPLETED => {
+                assert!((1..=MAX_ATTEMPTS).contains(&claims));
+                TaskStatus::Completed
+            }
+            FAILED => {
+                assert_eq!(claims, MAX_ATTEMPTS, "task {id} failed early");
+                TaskStatus::Failed
+            }
+            _ => panic!("task {id} was lost (claimed {claims} times)"),
+        };
+        assert_eq!(q.get_status(&id), Some(expected), "status of task {id}");
+    }
+    let st = q.stats();
+    assert_eq!(st.total_added, total);
+    assert_eq!(st.total_completed, per[COMPLETED as usize]);
+    assert_eq!(st.total_failed, per[FAILED as usize]);
+    assert_eq!((st.queued, st.processing, st.total_cancelled), (0, 0, 0));
+    assert!(
+        per[FAILED as usize] > 0,
+        "no task failed for good: the fail path was not exercised"
+    );
+    assert!(
+        batches.load(SeqCst) > 100,
+        "few batches of more than one task: {batches:?}"
+    );
+    assert!(stale_refused.load(SeqCst) > 0, "no stale claim was tried");
+    inv(&q);
+    assert_eq!(
+        unordered.load(SeqCst),
+        0,
+        "batches not best first (of {} batches of several tasks), the first: {}",
+        batches.load(SeqCst),
+        first_unordered.lock().unwrap()
+    );
+}
+
 /// The stress tests for one backend: `stress_suite!(name, Factory)`.
 macro_rules! stress_suite {
     ($name:ident, $factory:ty) => {
@@ -440,6 +695,12 @@ macro_rules! stress_suite {
             fn timed_claims_race_shutdown_now() {
                 let _watchdog = $crate::common::watchdog!(timed_claims_race_shutdown_now);
                 $crate::common::stress::timed_claims::<$factory>(true, 5);
+            }
+
+            #[test]
+            fn batch_ops_mixed_with_single_ops() {
+                let _watchdog = $crate::common::watchdog!(batch_ops_mixed_with_single_ops);
+                $crate::common::stress::batch_mix::<$factory>(2, 3, 30_000, 6);
             }
 
             #[test]

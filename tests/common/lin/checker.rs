@@ -14,6 +14,9 @@ use taskq::{
 use super::*;
 use crate::common::{Factory, Inspect, Opts, Rng};
 
+/// Where a claimed task sits in [`Held`]: `(thread, position of the claim, index in its batch)`.
+pub type HeldAt = (usize, usize, u8);
+
 /// The canonical form of a specification state, for memoization. Two states with the same key
 /// answer every future operation alike: queued tasks are listed in the order they entered the queue
 /// (which, with their priorities, fixes the hand-out order now and after any `update_priority`),
@@ -25,7 +28,7 @@ pub struct StateKey {
     pub processing: Vec<(Id, i64, u32)>,
     pub finished: Vec<(Id, TaskStatus)>,
     /// For each claim held by a thread, what a fenced operation on it would meet now.
-    pub held: Vec<((usize, usize), Result<(), MemoryError>)>,
+    pub held: Vec<(HeldAt, Result<(), MemoryError>)>,
 }
 
 /// Why a history is not linearizable.
@@ -100,7 +103,7 @@ pub fn check_with(
             at[i] = (t, k);
         }
     }
-    let mut ids: Vec<Id> = history.iter().filter_map(|e| e.op.id()).collect();
+    let mut ids: Vec<Id> = history.iter().flat_map(|e| e.op.ids()).collect();
     ids.sort_unstable();
     ids.dedup();
     let mut c = Checker {

@@ -30,8 +30,9 @@ pub type Payload = u32;
 pub type Queue = dyn TaskQueue<Id, Payload>;
 
 /// The tasks a history's claims handed out, by `(thread, position of the claim among the
-/// thread's events)`: what a later fail or fenced complete of that claim hands back.
-pub type Held = HashMap<(usize, usize), Task<Id, Payload>>;
+/// thread's events, index of the task in the claim's batch)` (index 0 for a single claim): what a
+/// later fail or fenced complete of that claim hands back.
+pub type Held = HashMap<HeldAt, Task<Id, Payload>>;
 
 /// Checks a backend's linearizability: `lin_suite!(name, Factory)` makes a module `name` with one
 /// test that records and checks `TASKQ_LIN_HISTORIES` (default 1000) histories.

@@ -49,8 +49,8 @@ pub enum ClaimKind {
 }
 
 impl Op {
-    /// The task id the operation names, if any.
-    pub fn id(&self) -> Option<Id> {
+    /// The task ids the operation names (a batch names several).
+    pub fn ids(&self) -> Vec<Id> {
         match *self {
             Op::Add { id, .. }
             | Op::Complete(id)
@@ -62,11 +62,63 @@ impl Op {
             | Op::Cancel(id)
             | Op::UpdatePriority(id, _)
             | Op::Status(id)
-            | Op::Forget(id) => Some(id),
-            Op::Claim(_) | Op::Len | Op::Shutdown | Op::ShutdownNow => None,
+            | Op::Forget(id) => vec![id],
+            Op::AddTasks(tasks) => tasks.iter().map(|t| t.0).collect(),
+            Op::CompleteClaims(named) | Op::FailTasks(named) => named.iter().map(|n| n.0).collect(),
+            Op::Claim(_) | Op::Claims { .. } | Op::Len | Op::Shutdown | Op::ShutdownNow => {
+                Vec::new()
+            }
         }
     }
 }
+
+/// Up to [`FEW`] items by value: the operands of a batch operation, so that an [`Op`] holding
+/// one stays `Copy`.
+pub const FEW: usize = 4;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Few<T: Copy + Default> {
+    len: u8,
+    items: [T; FEW],
+}
+
+impl<T: Copy + Default> Few<T> {
+    pub fn new(items: &[T]) -> Self {
+        assert!(items.len() <= FEW, "a batch of at most {FEW}");
+        let mut few = Few {
+            len: items.len() as u8,
+            items: [T::default(); FEW],
+        };
+        few.items[..items.len()].copy_from_slice(items);
+        few
+    }
+
+    pub fn as_slice(&self) -> &[T] {
+        &self.items[..usize::from(self.len)]
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.as_slice().iter()
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+}
+
+impl<T: Copy + Default + fmt::Debug> fmt::Debug for Few<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// A task of a batch add: id, priority, payload.
+pub type NewTask = (Id, i64, Payload);
+
+/// A task a thread claimed, as a batch complete or fail names it: its id (for display), the
+/// position of the claim among the thread's events, and the task's index in that claim's batch
+/// (0 for a single claim).
+pub type Named = (Id, usize, u8);
 
 /// Where an operation runs: on the queue under test, or on the sequential specification, where a
 /// blocking claim must not block.
@@ -111,6 +163,18 @@ pub enum Op {
         id: Id,
         claim: usize,
     },
+    /// `try_add_tasks` of these tasks: one atomic step, each accepted or refused in order.
+    AddTasks(Few<NewTask>),
+    /// `get_next_tasks(max, ..)` / `try_get_next_tasks(max)` (never `ClaimKind::Guard`): one atomic
+    /// step that takes the best `min(max, queued)` tasks, best first.
+    Claims {
+        kind: ClaimKind,
+        max: u8,
+    },
+    /// `complete_claims` of these claimed tasks (each as `complete_claim` of its token).
+    CompleteClaims(Few<Named>),
+    /// `fail_tasks` of these claimed tasks.
+    FailTasks(Few<Named>),
     Cancel(Id),
     UpdatePriority(Id, i64),
     Status(Id),
@@ -170,6 +234,18 @@ pub enum Res {
     Status(Option<TaskStatus>),
     Len(usize),
     Drained(Vec<TaskView>),
+    /// A batch claim's tasks, best first.
+    Claims(Result<Vec<TaskView>, ClaimError>),
+    /// `try_add_tasks`: how many it added, and the refused tasks in order, each whole (reason,
+    /// id, priority, payload).
+    Refused {
+        added: usize,
+        refused: Vec<(Refusal, Id, i64, Payload)>,
+    },
+    /// `complete_claims`, one result per claim.
+    Completes(Vec<Result<(), TaskError>>),
+    /// `fail_tasks`, one result per task.
+    Fails(Vec<Result<TaskStatus, TaskError>>),
     Unit,
     /// What the specification answers for a blocking claim in a state where it would block; no
     /// recorded operation has this result, so such a state is ruled out.
@@ -189,6 +265,10 @@ impl Res {
             Res::Cancel(done) => *done,
             Res::Status(_) | Res::Len(_) | Res::Blocks => false,
             Res::Drained(_) | Res::Unit => true,
+            Res::Claims(r) => r.as_ref().is_ok_and(|tasks| !tasks.is_empty()),
+            Res::Refused { added, .. } => *added > 0,
+            Res::Completes(rs) => rs.iter().any(Result::is_ok),
+            Res::Fails(rs) => rs.iter().any(Result::is_ok),
         }
     }
 }
@@ -232,8 +312,8 @@ pub fn apply<'q>(
     guards: &mut Guards<'q>,
     at: (usize, usize),
 ) -> Res {
-    let claimed = |held: &Held, claim: usize| {
-        held.get(&(at.0, claim))
+    let claimed = |held: &Held, claim: usize, index: u8| {
+        held.get(&(at.0, claim, index))
             .cloned()
             .expect("a fail or fenced complete names a successful claim of its thread")
     };
@@ -245,7 +325,7 @@ pub fn apply<'q>(
     match (op, mode) {
         (Op::Claim(ClaimKind::Guard), Mode::Real) => {
             return Res::Claim(q.claim(Some(Duration::ZERO)).map(|g| {
-                held.insert(at, g.task().clone());
+                held.insert((at.0, at.1, 0), g.task().clone());
                 let view = TaskView::from(g.task().clone());
                 guards.insert(at, g);
                 view
@@ -260,14 +340,14 @@ pub fn apply<'q>(
             return Res::Unit;
         }
         (Op::GuardComplete { claim, .. }, Mode::Spec) => {
-            let task = claimed(held, claim);
+            let task = claimed(held, claim, 0);
             return Res::Task(q.complete_claim(&task.id, task.token()));
         }
         (Op::GuardFail { claim, .. }, Mode::Spec) => {
-            return Res::Fail(q.fail_task(claimed(held, claim)))
+            return Res::Fail(q.fail_task(claimed(held, claim, 0)))
         }
         (Op::GuardDrop { claim, .. }, Mode::Spec) => {
-            let _ = q.fail_task(claimed(held, claim));
+            let _ = q.fail_task(claimed(held, claim, 0));
             return Res::Unit;
         }
         _ => {}
@@ -300,18 +380,87 @@ pub fn apply<'q>(
                 },
             }
             .map(|task| {
-                held.insert(at, task.clone());
+                held.insert((at.0, at.1, 0), task.clone());
                 TaskView::from(task)
             }),
         ),
         Op::Complete(id) => Res::Task(q.complete_task(&id)),
         Op::CompleteClaim { claim, .. } => {
-            let task = claimed(held, claim);
+            let task = claimed(held, claim, 0);
             Res::Task(q.complete_claim(&task.id, task.token()))
         }
-        Op::Fail { claim, .. } => Res::Fail(q.fail_task(claimed(held, claim))),
+        Op::Fail { claim, .. } => Res::Fail(q.fail_task(claimed(held, claim, 0))),
         Op::GuardComplete { .. } | Op::GuardFail { .. } | Op::GuardDrop { .. } => {
             unreachable!("handled above")
+        }
+        Op::AddTasks(tasks) => {
+            let batch = tasks
+                .iter()
+                .map(|&(id, p, x)| Task::new(id, p, x))
+                .collect();
+            let refused: Vec<_> = q
+                .try_add_tasks(batch)
+                .into_iter()
+                .map(|e| {
+                    let (why, t) = match e {
+                        TryAddError::Full(t) => (Refusal::Full, t),
+                        TryAddError::Duplicate(t) => (Refusal::Duplicate, t),
+                        TryAddError::ShutDown(t) => (Refusal::ShutDown, t),
+                    };
+                    assert_eq!(t.attempts, 0, "a refused task comes back as it was given");
+                    (why, t.id, t.priority, t.payload)
+                })
+                .collect();
+            Res::Refused {
+                added: tasks.len() - refused.len(),
+                refused,
+            }
+        }
+        Op::Claims { kind, max } => {
+            let max = usize::from(max);
+            Res::Claims(
+                match kind {
+                    ClaimKind::Try => q.try_get_next_tasks(max),
+                    ClaimKind::ZeroTimeout => q.get_next_tasks(max, Some(Duration::ZERO)),
+                    ClaimKind::Timed(us) if mode == Mode::Real => {
+                        q.get_next_tasks(max, Some(Duration::from_micros(u64::from(us))))
+                    }
+                    ClaimKind::Timed(_) => q.get_next_tasks(max, Some(Duration::ZERO)),
+                    ClaimKind::Blocking if mode == Mode::Real => q.get_next_tasks(max, None),
+                    ClaimKind::Blocking => match q.try_get_next_tasks(max) {
+                        Err(ClaimError::Empty) => return Res::Blocks,
+                        other => other,
+                    },
+                    ClaimKind::Guard => unreachable!("a batch claim is never a guard"),
+                }
+                .map(|tasks| {
+                    tasks
+                        .into_iter()
+                        .enumerate()
+                        .map(|(j, task)| {
+                            held.insert((at.0, at.1, j as u8), task.clone());
+                            TaskView::from(task)
+                        })
+                        .collect()
+                }),
+            )
+        }
+        Op::CompleteClaims(named) => {
+            let claims: Vec<(Id, taskq::Token)> = named
+                .iter()
+                .map(|&(_, claim, index)| {
+                    let task = claimed(held, claim, index);
+                    (task.id, task.token())
+                })
+                .collect();
+            Res::Completes(q.complete_claims(&claims))
+        }
+        Op::FailTasks(named) => {
+            let tasks = named
+                .iter()
+                .map(|&(_, claim, index)| claimed(held, claim, index))
+                .collect();
+            Res::Fails(q.fail_tasks(tasks))
         }
         Op::Cancel(id) => Res::Cancel(q.cancel_task(&id)),
         Op::UpdatePriority(id, p) => Res::Task(q.update_priority(&id, p)),
@@ -353,6 +502,38 @@ impl fmt::Display for Op {
             Op::Complete(id) => write!(f, "complete_task({id})"),
             Op::CompleteClaim { id, claim } => write!(f, "complete_claim({id}, claim #{claim})"),
             Op::Fail { id, claim } => write!(f, "fail_task({id}, claim #{claim})"),
+            Op::AddTasks(tasks) => {
+                f.write_str("try_add_tasks([")?;
+                for (i, (id, p, x)) in tasks.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "(id={id}, prio={p}, payload={x:#x})")?;
+                }
+                f.write_str("])")
+            }
+            Op::Claims { kind, max } => match kind {
+                ClaimKind::Try => write!(f, "try_get_next_tasks({max})"),
+                ClaimKind::ZeroTimeout | ClaimKind::Guard => {
+                    write!(f, "get_next_tasks({max}, Some(0))")
+                }
+                ClaimKind::Timed(us) => write!(f, "get_next_tasks({max}, Some({us} µs))"),
+                ClaimKind::Blocking => write!(f, "get_next_tasks({max}, None)"),
+            },
+            Op::CompleteClaims(named) | Op::FailTasks(named) => {
+                let name = match self {
+                    Op::CompleteClaims(_) => "complete_claims",
+                    _ => "fail_tasks",
+                };
+                write!(f, "{name}([")?;
+                for (i, (id, claim, index)) in named.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{id} of claim #{claim}.{index}")?;
+                }
+                f.write_str("])")
+            }
             Op::Cancel(id) => write!(f, "cancel_task({id})"),
             Op::UpdatePriority(id, p) => write!(f, "update_priority({id}, {p})"),
             Op::Status(id) => write!(f, "get_status({id})"),
@@ -386,6 +567,29 @@ impl fmt::Display for Res {
                 }
                 f.write_str("]")
             }
+            Res::Claims(Ok(ts)) => {
+                f.write_str("Ok([")?;
+                for (i, t) in ts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                f.write_str("])")
+            }
+            Res::Claims(Err(e)) => write!(f, "Err({e:?})"),
+            Res::Refused { added, refused } => {
+                write!(f, "{added} added, refused [")?;
+                for (i, (why, id, p, x)) in refused.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{why:?}(id={id}, prio={p}, payload={x:#x})")?;
+                }
+                f.write_str("]")
+            }
+            Res::Completes(rs) => write!(f, "{rs:?}"),
+            Res::Fails(rs) => write!(f, "{rs:?}"),
             Res::Unit => f.write_str("()"),
             Res::Blocks => f.write_str("(blocks)"),
         }

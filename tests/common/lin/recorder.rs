@@ -63,13 +63,25 @@ impl Plan {
 }
 
 /// The last claim a thread made: its event position, the task's id, and whether the thread
-/// holds it in a guard.
+/// holds it in a guard. (For a batch claim, its first task.)
 pub type Claimed = Option<(usize, Id, bool)>;
 
 /// Draws a thread's next operation; `claimed` is the last task this thread claimed, so that
 /// completes and fails often hit a task in progress, and fenced and guard operations can name it
-/// (it may be stale by then: someone completed it by id, say).
-pub fn draw_op(rng: &mut Rng, plan: &Plan, payload: Payload, claimed: Claimed) -> Op {
+/// (it may be stale by then: someone completed it by id, say). `open` is every task this thread
+/// claimed (not in a guard) and has not yet finished, for batch completes and fails to name
+/// (stale ones too: a thread now and then keeps a task it finished).
+pub fn draw_op(
+    rng: &mut Rng,
+    plan: &Plan,
+    payload: Payload,
+    claimed: Claimed,
+    open: &[Named],
+) -> Op {
+    // About one operation in five is a batch operation.
+    if rng.below(5) == 0 {
+        return draw_batch_op(rng, plan, payload, open);
+    }
     let id = rng.below(IDS) as Id;
     let mine = match claimed {
         Some((_, c, _)) if rng.below(5) != 0 => c,
@@ -122,6 +134,55 @@ pub fn draw_op(rng: &mut Rng, plan: &Plan, payload: Payload, claimed: Claimed) -
     }
 }
 
+/// Draws a batch operation: `try_add_tasks` of 0 to 3 tasks (repeated ids now and then), a batch
+/// claim of up to 0 to 3 tasks, or a batch complete or fail of 1 to 3 tasks from `open` (a
+/// batch claim when `open` is empty).
+pub fn draw_batch_op(rng: &mut Rng, plan: &Plan, payload: Payload, open: &[Named]) -> Op {
+    match rng.below(8) {
+        0..=2 => {
+            let n = match rng.below(8) {
+                0 => 0,
+                1..=3 => 2,
+                4 | 5 => 3,
+                _ => 1,
+            };
+            let tasks: Vec<NewTask> = (0..n)
+                .map(|j| {
+                    let id = rng.below(IDS) as Id;
+                    let priority = rng.below(PRIORITIES) as i64;
+                    (id, priority, payload | ((j as Payload + 1) << 16))
+                })
+                .collect();
+            Op::AddTasks(Few::new(&tasks))
+        }
+        5 | 6 if !open.is_empty() => {
+            let n = 1 + rng.below(3) as usize;
+            let named: Vec<Named> = (0..n)
+                .map(|_| open[rng.below(open.len() as u64) as usize])
+                .collect();
+            if rng.below(2) == 0 {
+                Op::CompleteClaims(Few::new(&named))
+            } else {
+                Op::FailTasks(Few::new(&named))
+            }
+        }
+        _ => Op::Claims {
+            kind: match rng.below(5) {
+                0 if plan.blocking => ClaimKind::Blocking,
+                0 | 1 => ClaimKind::Try,
+                2 => ClaimKind::ZeroTimeout,
+                _ => ClaimKind::Timed(1 + rng.below(200) as u16),
+            },
+            max: match rng.below(8) {
+                0 => 0,
+                1 => 1,
+                2..=4 => 2,
+                _ => 3,
+            },
+        },
+    }
+}
+
 /// Runs `op` on `q` as event `at`, stamped with the logical clock before the call and after it
 /// returns.
 pub fn stamp<'q>(
@@ -158,6 +219,7 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
                 s.spawn(move || {
                     let mut rng = Rng::new(plan.seed.wrapping_mul(31).wrapping_add(t as u64 + 1));
                     let mut claimed: Claimed = None;
+                    let mut open: Vec<Named> = Vec::new();
                     let mut held = Held::new();
                     let mut guards = Guards::new();
                     let mut events = Vec::with_capacity(plan.ops_per_thread);
@@ -175,11 +237,18 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
                     }
                     for k in 0..plan.ops_per_thread {
                         let payload = ((t as Payload) << 8) | k as Payload;
-                        let op = draw_op(&mut rng, plan, payload, claimed);
+                        let op = draw_op(&mut rng, plan, payload, claimed, &open);
                         for _ in 0..rng.below(16) {
                             std::hint::spin_loop();
                         }
-                        let blocks = op == Op::Claim(ClaimKind::Blocking);
+                        let blocks = matches!(
+                            op,
+                            Op::Claim(ClaimKind::Blocking)
+                                | Op::Claims {
+                                    kind: ClaimKind::Blocking,
+                                    ..
+                                }
+                        );
                         if blocks {
                             idle.fetch_add(1, Ordering::SeqCst);
                         }
@@ -189,7 +258,27 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
                         }
                         match (&event.op, &event.res) {
                             (Op::Claim(kind), Res::Claim(Ok(task))) => {
-                                claimed = Some((k, task.id, *kind == ClaimKind::Guard))
+                                claimed = Some((k, task.id, *kind == ClaimKind::Guard));
+                                if *kind != ClaimKind::Guard {
+                                    open.push((task.id, k, 0));
+                                }
+                            }
+                            (Op::Claims { .. }, Res::Claims(Ok(tasks))) if !tasks.is_empty() => {
+                                claimed = Some((k, tasks[0].id, false));
+                                open.extend(
+                                    tasks.iter().enumerate().map(|(j, t)| (t.id, k, j as u8)),
+                                );
+                            }
+                            // Usually done with those claims; now and then they stay, stale.
+                            (Op::CompleteClaims(named) | Op::FailTasks(named), _)
+                                if rng.below(10) < 7 =>
+                            {
+                                open.retain(|o| !named.iter().any(|n| n == o));
+                                if let Some((claim, id, false)) = claimed {
+                                    if named.iter().any(|n| *n == (id, claim, 0)) {
+                                        claimed = None;
+                                    }
+                                }
                             }
                             // A guard is used up by its operation.
                             (
@@ -199,9 +288,10 @@ pub fn record<F: Factory>(plan: &Plan) -> Vec<Event> {
                                 _,
                             ) => claimed = None,
                             // Usually done with that claim; now and then it stays around, stale.
-                            (Op::Fail { .. } | Op::CompleteClaim { .. }, _)
+                            (Op::Fail { id, claim } | Op::CompleteClaim { id, claim }, _)
                                 if rng.below(10) < 7 =>
                             {
+                                open.retain(|o| *o != (*id, *claim, 0));
                                 claimed = None
                             }
                             _ => {}
@@ -273,6 +363,8 @@ pub fn check_backend<F: Factory>(base_seed: u64) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let mut waited = (0, 0);
+    // Batch adds, batch claims that took several tasks, batch completes and fails.
+    let mut batch_ops = (0, 0, 0);
     let n = histories_per_strategy();
     let (mut ops, mut explored, mut max_explored, mut overlapping) = (0usize, 0u64, 0u64, 0usize);
     for k in 0..n {
@@ -291,6 +383,22 @@ pub fn check_backend<F: Factory>(base_seed: u64) {
             match (e.op, &e.res) {
                 (Op::Claim(ClaimKind::Blocking), Res::Claim(Ok(_))) => waited.0 += 1,
                 (Op::Claim(ClaimKind::Blocking), _) => waited.1 += 1,
+                (
+                    Op::Claims {
+                        kind: ClaimKind::Blocking,
+                        max,
+                    },
+                    Res::Claims(r),
+                ) if max > 0 => match r {
+                    Ok(_) => waited.0 += 1,
+                    Err(_) => waited.1 += 1,
+                },
+                _ => {}
+            }
+            match (e.op, &e.res) {
+                (Op::AddTasks(_), _) => batch_ops.0 += 1,
+                (Op::Claims { .. }, Res::Claims(Ok(tasks))) if tasks.len() > 1 => batch_ops.1 += 1,
+                (Op::CompleteClaims(_) | Op::FailTasks(_), _) => batch_ops.2 += 1,
                 _ => {}
             }
         }
@@ -314,13 +422,23 @@ pub fn check_backend<F: Factory>(base_seed: u64) {
             ),
         }
     }
+    // The batch operations must have run, batch claims of several tasks included.
+    assert!(
+        n < 100 || (batch_ops.0 > 0 && batch_ops.1 > 0 && batch_ops.2 > 0),
+        "{}: batch operations were not exercised: {batch_ops:?}",
+        F::NAME
+    );
     println!(
         "{}: {n} histories, {ops} operations ({overlapping} overlapping another thread's; \
-         {} blocking claims served a task, {} released by shutdown), {explored} search steps \
+         {} blocking claims served a task, {} released by shutdown; {} batch adds, {} batch \
+         claims of several tasks, {} batch completes and fails), {explored} search steps \
          (max {max_explored} in one history), {:.2?}",
         F::NAME,
         waited.0,
         waited.1,
+        batch_ops.0,
+        batch_ops.1,
+        batch_ops.2,
         started.elapsed()
     );
 }
