@@ -1,36 +1,41 @@
-// Criterion benchmarks of the five workloads (W1..W5, defined in benches/README.md and in
-// benches/common/mod.rs), one group per workload, one BenchmarkId per contender and thread count.
-// Throughput is in tasks; W3's reads/s and W4's memory are reported by `examples/compare.rs`.
+// Criterion benchmarks of the workloads (W1..W6, defined in benches/README.md and in
+// benches/common/mod.rs), one group per case (workload and priority distribution: `w1-few`,
+// `w1-distinct`, ..., `w3`), one BenchmarkId per contender and thread count.
+// Throughput is in tasks; W3's reads/s, W4's memory and the memory per queued task (`mem`) are
+// reported by `examples/compare.rs`.
 // Sizes are small and measurement times short so that `cargo bench` ends in a few minutes.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Contender, Params, Workload};
+use common::{Contender, Dist, Params, Workload};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const PARAMS: Params = Params {
     tasks: 20_000,
     prefill: common::DEFAULT_PREFILL,
+    dist: Dist::Few,
 };
 
-const THREADS: [usize; 4] = [1, 2, 4, 8];
+/// As `compare`'s default thread counts.
+const THREADS: [usize; 3] = [1, 2, 4];
 
-fn bench_workload(c: &mut Criterion, w: Workload) {
-    let mut group = c.benchmark_group(w.name());
+fn bench_case(c: &mut Criterion, w: Workload, dist: Dist) {
+    let params = Params { dist, ..PARAMS };
+    let mut group = c.benchmark_group(w.label(dist));
     for &contender in Contender::ALL {
         if !contender.supports(w) {
             continue;
         }
         for t in contender.threads(w, &THREADS) {
-            let tasks = common::tasks_per_run(w, contender, t, PARAMS);
+            let tasks = common::tasks_per_run(w, contender, t, params);
             group.throughput(Throughput::Elements(tasks));
             group.bench_with_input(BenchmarkId::new(contender.name(), t), &t, |b, &t| {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        total += common::run(w, contender, t, PARAMS, None)
+                        total += common::run(w, contender, t, params, None)
                             .expect("supported")
                             .elapsed;
                     }
@@ -43,8 +48,11 @@ fn bench_workload(c: &mut Criterion, w: Workload) {
 }
 
 fn workloads(c: &mut Criterion) {
-    for w in Workload::ALL {
-        bench_workload(c, w);
+    // `Mem` is a memory measurement, not a throughput: `compare` reports it.
+    for w in Workload::ALL.into_iter().filter(|w| w.is_timed()) {
+        for &dist in w.dists() {
+            bench_case(c, w, dist);
+        }
     }
 }
 

@@ -1,16 +1,19 @@
-// Shared by `benches/queues.rs` (criterion) and `examples/compare.rs`: the contenders and the five
-// workloads, written once. The workloads run on any `BenchQueue`, a bench-local trait with just
-// the operations they use, implemented once for every `taskq::Queue` (through `TaskQueue`) and
-// once per peer (`reference`, `crossbeam`); `limit` is a plain single-threaded structure with loops
-// of its own. Every workload checks its own end state with checks that hold for any correct queue
-// (task counts, queue depth), so a broken contender fails loudly instead of producing a fast
-// number.
+// Shared by `benches/queues.rs` (criterion) and `examples/compare.rs`: the contenders, the six
+// workloads (W1..W6, W1 and W2 with two priority distributions) and the memory measurement
+// (`mem`), written once. The workloads run on any `BenchQueue`, a bench-local trait with just the
+// operations they use (and batch forms of three of them, which default to loops of the single
+// ones), implemented once for every `taskq::Queue` (through `TaskQueue`, batches included), once
+// per peer (`reference`, `skiplist`, `priority-queue`) and for the `crossbeam` ceiling; `limit` is
+// a plain single-threaded structure with loops of its own. Every workload checks its own end
+// state with checks that hold for any correct queue (task counts, queue depth), so a broken
+// contender fails loudly instead of producing a fast number.
 #![allow(dead_code)]
 
 pub mod fifo;
-pub mod fxhash;
 pub mod plain;
+pub mod pq;
 pub mod reference;
+pub mod skiplist;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -20,18 +23,60 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use taskq::strategy::{self, Waiting};
-use taskq::{Queue, Retention, TaskQueue, TaskStatus};
+use taskq::{DefaultHashBuilder, Queue, Retention, Task, TaskQueue, TaskStatus, Token};
 
 use fifo::CrossbeamFifo;
-use fxhash::FxBuildHasher;
 use plain::PlainQueue;
+use pq::PriorityQueueQueue;
 use reference::ReferenceQueue;
+use skiplist::SkipListQueue;
 
 /// Default number of tasks pre-filled into the queue for W2, W3, W4 and W5.
 pub const DEFAULT_PREFILL: u64 = 10_000;
 
-/// Priorities are drawn uniformly from `0..PRIORITIES`.
+/// Tasks per batch in W6 (adds, claims and completes).
+pub const BATCH: usize = 64;
+
+/// With `Dist::Few`, priorities are drawn uniformly from `0..PRIORITIES`.
 pub const PRIORITIES: u64 = 100;
+
+/// How the workloads draw priorities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dist {
+    /// Uniform in `0..PRIORITIES` (100 values): many ties, broken by insertion order.
+    Few,
+    /// All distinct: the generator's 64 random bits as an `i64` (deadlines as priorities). Within
+    /// one thread's stream splitmix64 never repeats; across streams a repeat is a ~2^-40 event.
+    Distinct,
+}
+
+impl Dist {
+    /// Both, in order.
+    pub const ALL: [Dist; 2] = [Dist::Few, Dist::Distinct];
+
+    /// Its short name (`few`, `distinct`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dist::Few => "few",
+            Dist::Distinct => "distinct",
+        }
+    }
+
+    /// Parses `few` or `distinct`.
+    pub fn parse(s: &str) -> Option<Dist> {
+        Dist::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// What it means, for titles and help.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Dist::Few => "priorities 0..100",
+            Dist::Distinct => "all-distinct priorities",
+        }
+    }
+}
 
 /// The operations the workloads perform: what a contender must offer to run them. Ids and
 /// payloads are `u64`; every workload adds a task with its id as payload.
@@ -54,6 +99,65 @@ pub trait BenchQueue: Sync {
 
     /// The number of queued tasks.
     fn queued(&self) -> usize;
+
+    /// Adds a batch of tasks (id, priority and payload of each); how many were added. By default
+    /// one `add` each; queues with a batch form override it.
+    fn add_batch(&self, tasks: Vec<Task<u64, u64>>) -> usize {
+        tasks
+            .iter()
+            .filter(|t| self.add(t.id, t.priority, t.payload))
+            .count()
+    }
+
+    /// Claims up to `max` tasks: waits up to `timeout` (`None`: as long as it takes) for the
+    /// first, then takes those queued at once, best first; empty if none came. By default one
+    /// `claim` for the first and non-waiting `claim`s for the rest.
+    fn claim_batch(&self, max: usize, timeout: Option<Duration>) -> Vec<Claimed> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return out;
+        }
+        let Some(first) = self.claim(timeout) else {
+            return out;
+        };
+        out.push(Claimed::untracked(first));
+        while out.len() < max {
+            match self.claim(Some(Duration::ZERO)) {
+                Some(task) => out.push(Claimed::untracked(task)),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Completes a batch of claimed tasks; how many were completed. By default one `complete`
+    /// each.
+    fn complete_batch(&self, claims: &[Claimed]) -> usize {
+        claims.iter().filter(|c| self.complete(c.id)).count()
+    }
+}
+
+/// A task claimed by `BenchQueue::claim_batch`: id, payload, and the claim's token (taskq's
+/// `complete_claims` wants it; queues without tokens give `Token::default()`).
+#[derive(Debug, Clone, Copy)]
+pub struct Claimed {
+    /// The task's id.
+    pub id: u64,
+    /// Its payload.
+    pub payload: u64,
+    /// The claim's fencing token.
+    pub token: Token,
+}
+
+impl Claimed {
+    /// A claim without a token, from an (id, payload) pair.
+    pub fn untracked((id, payload): (u64, u64)) -> Self {
+        Claimed {
+            id,
+            payload,
+            token: Token::default(),
+        }
+    }
 }
 
 /// Every taskq queue, whatever its strategy and hasher, through the `TaskQueue` contract.
@@ -82,6 +186,36 @@ impl<W: Waiting, S: BuildHasher + Send + Sync> BenchQueue for Queue<u64, u64, W,
     fn queued(&self) -> usize {
         TaskQueue::len(self)
     }
+
+    /// `try_add_tasks`: one lock for the batch.
+    fn add_batch(&self, tasks: Vec<Task<u64, u64>>) -> usize {
+        let n = tasks.len();
+        n - TaskQueue::try_add_tasks(self, tasks).len()
+    }
+
+    /// `get_next_tasks`: waits for the first, then takes up to `max` under the same lock.
+    fn claim_batch(&self, max: usize, timeout: Option<Duration>) -> Vec<Claimed> {
+        let Ok(tasks) = TaskQueue::get_next_tasks(self, max, timeout) else {
+            return Vec::new();
+        };
+        tasks
+            .into_iter()
+            .map(|t| Claimed {
+                token: t.token(),
+                id: t.id,
+                payload: t.payload,
+            })
+            .collect()
+    }
+
+    /// `complete_claims` with each claim's token: one lock for the batch.
+    fn complete_batch(&self, claims: &[Claimed]) -> usize {
+        let claims: Vec<(u64, Token)> = claims.iter().map(|c| (c.id, c.token)).collect();
+        TaskQueue::complete_claims(self, &claims)
+            .iter()
+            .filter(|r| r.is_ok())
+            .count()
+    }
 }
 
 /// A tiny deterministic generator (splitmix64), one per thread, so every contender sees the same
@@ -104,13 +238,17 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// A priority in `0..PRIORITIES`.
-    pub fn priority(&mut self) -> i64 {
-        (self.next_u64() % PRIORITIES) as i64
+    /// A priority drawn as `dist` says.
+    pub fn priority(&mut self, dist: Dist) -> i64 {
+        match dist {
+            Dist::Few => (self.next_u64() % PRIORITIES) as i64,
+            Dist::Distinct => self.next_u64() as i64,
+        }
     }
 }
 
-/// The five workloads; see `benches/README.md` for their exact definitions.
+/// The workloads, and the memory measurement; see `benches/README.md` for their exact
+/// definitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Workload {
     /// P producers add N tasks, C = P consumers claim and complete them all.
@@ -123,19 +261,31 @@ pub enum Workload {
     W4,
     /// One thread: add, claim, complete at a constant depth.
     W5,
+    /// W1 with batches of `BATCH`: producers add, consumers claim and complete in batches.
+    W6,
+    /// Not timed: a queue with default options filled with PREFILL tasks; its peak heap bytes per
+    /// queued task (measured by `compare`'s counting allocator).
+    Mem,
 }
 
 impl Workload {
-    /// All of them, in order.
-    pub const ALL: [Workload; 5] = [
+    /// All of them, in order (W6 beside W1, which it is a variant of).
+    pub const ALL: [Workload; 7] = [
         Workload::W1,
+        Workload::W6,
         Workload::W2,
         Workload::W3,
         Workload::W4,
         Workload::W5,
+        Workload::Mem,
     ];
 
-    /// Its short name (`w1`..`w5`).
+    /// Whether it measures throughput (all but `Mem`).
+    pub fn is_timed(self) -> bool {
+        self != Workload::Mem
+    }
+
+    /// Its short name (`w1`..`w6`, `mem`).
     pub fn name(self) -> &'static str {
         match self {
             Workload::W1 => "w1",
@@ -143,31 +293,67 @@ impl Workload {
             Workload::W3 => "w3",
             Workload::W4 => "w4",
             Workload::W5 => "w5",
+            Workload::W6 => "w6",
+            Workload::Mem => "mem",
         }
     }
 
-    /// Parses `w1`..`w5`.
+    /// Parses `w1`..`w6`, `mem`.
     pub fn parse(s: &str) -> Option<Workload> {
         Workload::ALL
             .into_iter()
             .find(|w| w.name().eq_ignore_ascii_case(s.trim()))
     }
 
+    /// The priority distributions it runs with: both for W1 and W2, `Few` elsewhere.
+    pub fn dists(self) -> &'static [Dist] {
+        match self {
+            Workload::W1 | Workload::W2 => &Dist::ALL,
+            _ => &[Dist::Few],
+        }
+    }
+
+    /// Its title, spelled out: what it does, with `dist`'s priorities.
+    pub fn title(self, dist: Dist, prefill: u64) -> String {
+        let what = match self {
+            Workload::W1 => "W1 producers/consumers".to_string(),
+            Workload::W2 => format!("W2 steady workers at depth {prefill}"),
+            Workload::W3 => format!("W3 status reads beside 1 worker at depth {prefill}"),
+            Workload::W4 => format!("W4 cancel-heavy at depth {prefill}"),
+            Workload::W5 => format!("W5 single thread at depth {prefill}"),
+            Workload::W6 => format!("W6 = W1 in batches of {BATCH}"),
+            Workload::Mem => format!("Memory: {prefill} tasks queued, default options"),
+        };
+        format!("{what}, {}", dist.describe())
+    }
+
+    /// The label of one (workload, distribution) case, as in tables, JSON and benchmark groups:
+    /// `w1-few`, `w1-distinct`, ..., or just `w3` for a workload with one distribution.
+    pub fn label(self, dist: Dist) -> String {
+        if self.dists().len() > 1 {
+            format!("{}-{}", self.name(), dist.name())
+        } else {
+            self.name().to_string()
+        }
+    }
+
     /// What the `threads` parameter means for it.
     pub fn threads_meaning(self) -> &'static str {
         match self {
-            Workload::W1 => "P = C = threads (2 x threads threads in all)",
+            Workload::W1 | Workload::W6 => "P = C = threads (2 x threads threads in all)",
             Workload::W2 | Workload::W4 => "worker threads",
             Workload::W3 => "reader threads (plus 1 worker)",
-            Workload::W5 => "always 1",
+            Workload::W5 | Workload::Mem => "always 1",
         }
     }
 
     /// The retention the taskq strategies run it with: `KeepNone` for W4 (whose point is that
-    /// memory follows live tasks), `KeepAll` elsewhere (every id stays known).
+    /// memory follows live tasks), the default (`KeepLast(10_000)`) for `Mem`, whose queue is
+    /// built with default options, `KeepAll` elsewhere (every id stays known).
     pub fn retention(self) -> Retention {
         match self {
             Workload::W4 => Retention::KeepNone,
+            Workload::Mem => Retention::default(),
             _ => Retention::KeepAll,
         }
     }
@@ -176,16 +362,16 @@ impl Workload {
     pub fn describe(self) -> &'static str {
         match self {
             Workload::W1 => {
-                "W1 producers/consumers: P producers each add N/P tasks (ids unique, priorities \
-                 uniform in 0..100) while C = P consumers loop get_next_task(None) + complete_task \
+                "W1 producers/consumers: P producers each add N/P tasks (ids unique; priorities \
+                 uniform in 0..100 (few) or all distinct (distinct), two cases) while C = P consumers loop get_next_task(None) + complete_task \
                  until all N are done. Empty queue at start; Retention::KeepAll. tasks/s = N / wall \
                  time from a start barrier to the last join. threads = P = C."
             }
             Workload::W2 => {
-                "W2 steady workers: queue pre-filled with PREFILL tasks (default 10k, priorities \
-                 0..100, not timed); T threads each loop N/T times: get_next_task(None), \
-                 complete_task, add_task(new id, priority 0..100). Depth stays at PREFILL. \
-                 Retention::KeepAll. tasks/s = N / wall time."
+                "W2 steady workers: queue pre-filled with PREFILL tasks (default 10k, not timed); \
+                 T threads each loop N/T times: get_next_task(None), complete_task, add_task(new \
+                 id). Priorities uniform in 0..100 (few) or all distinct (distinct), two cases. \
+                 Depth stays at PREFILL. Retention::KeepAll. tasks/s = N / wall time."
             }
             Workload::W3 => {
                 "W3 status-heavy: W2 with ONE worker doing N/4 iterations, plus R reader threads \
@@ -200,8 +386,8 @@ impl Workload {
                  all added tasks are cancelled while queued; with T > 1 a cancel can lose the race \
                  to another worker's claim of b, which is counted (cancels landed / claimed \
                  instead), not an error. Live tasks stay at ~PREFILL. taskq strategies use \
-                 Retention::KeepNone (memory follows live tasks); reference keeps everything by \
-                 design. tasks/s = N (added, all finished) / wall time. Memory: peak heap bytes \
+                 Retention::KeepNone (memory follows live tasks), and so do the skiplist and \
+                 priority-queue peers and limit; reference keeps everything by design. tasks/s = N (added, all finished) / wall time. Memory: peak heap bytes \
                  (counting allocator, in compare only, one extra untimed run) from just before \
                  the queue is built, divided by PREFILL live tasks."
             }
@@ -209,6 +395,25 @@ impl Workload {
                 "W5 single thread: queue pre-filled with PREFILL tasks; one thread loops N times: \
                  add_task(new id, priority 0..100), get_next_task, complete_task. \
                  Retention::KeepAll. Reported as tasks/s and ns per task (= wall time / N)."
+            }
+            Workload::W6 => {
+                "W6 batches: W1 with batches of 64. P producers each add their N/P tasks (same \
+                 ids and priorities 0..100 as W1) in batches of 64 (try_add_tasks); C = P \
+                 consumers reserve up to 64 of the tasks still to be claimed, then claim them \
+                 with get_next_tasks(up to the reserved count, None) (waits for the first, takes \
+                 up to that many at once) and complete each batch with complete_claims, until \
+                 all N are done. Peers without a batch form loop their single operations. \
+                 Retention::KeepAll. tasks/s = N / wall time, comparable with W1's; compare shows \
+                 W6/W1 per contender and thread count."
+            }
+            Workload::Mem => {
+                "mem memory per queued task (compare only, not timed): a queue built with \
+                 default options (for taskq: Queue::new(), i.e. retention KeepLast(10000), no \
+                 capacity, the default hasher; the Variant with its own hasher), u64 ids and \
+                 payloads, filled by one thread with PREFILL tasks (priorities 0..100); peak \
+                 heap bytes (counting allocator) from just before the queue is built until it \
+                 holds them all, divided by PREFILL. Target: at most 128 bytes per queued task \
+                 for the taskq strategies."
             }
         }
     }
@@ -221,8 +426,9 @@ pub enum Role {
     Strategy,
     /// A taskq strategy with other options, reported beside them.
     Variant,
-    /// The textbook queue the "vs ref" ratios are taken against.
-    Reference,
+    /// A queue built from other parts (the textbook design, crates.io crates): the "vs peer"
+    /// ratios are taken against the best peer at each point.
+    Peer,
     /// One thread, no lock: the "vs limit" ratios. It runs once per workload (threads = 1) and
     /// does the whole workload's work on that thread.
     Limit,
@@ -249,40 +455,84 @@ impl Contender {
     /// `Contender::strategy::<W>("ItsAlias")` line here.
     pub const ALL: &'static [Contender] = &[
         Contender::strategy::<strategy::Mutex>("ThreadSafeTaskQueue"),
-        Contender::taskq::<strategy::Mutex, FxBuildHasher>(
-            "ThreadSafeTaskQueue+fxhash",
-            "mutex-fx",
+        Contender::taskq::<strategy::Mutex, RandomState>(
+            "ThreadSafeTaskQueue+siphash",
+            "mutex-sip",
             Role::Variant,
-            "ThreadSafeTaskQueue built with Builder::build_with_hasher and a fast, non-keyed Fx \
-             hasher (common/fxhash.rs): what the default SipHash costs",
+            "ThreadSafeTaskQueue built with Builder::build_with_hasher(RandomState::new()): \
+             std's SipHash instead of the default foldhash, as for ids from untrusted clients; \
+             what that choice costs",
         ),
         Contender::strategy::<strategy::RwLock>("RwLockTaskQueue"),
         Contender::strategy::<strategy::Channel>("ChannelTaskQueue"),
         Contender {
             name: "reference",
             short: "reference",
-            role: Role::Reference,
+            role: Role::Peer,
             about: "textbook: std Mutex + BinaryHeap<(prio, Reverse(seq), id)> + HashMap, condvar \
                     notified on every add, tombstones for cancel, finished tasks never dropped",
             workloads: &Workload::ALL,
             runner: |w, threads, p, mem| run_queue(&ReferenceQueue::new(), w, threads, p, mem),
         },
         Contender {
+            name: "skiplist",
+            short: "skiplist",
+            role: Role::Peer,
+            about: "lock-free: crossbeam-skiplist SkipMap<(Reverse(prio), seq), (id, payload)> \
+                    (claim = pop_front, cancel = remove), dashmap DashMap of statuses, AtomicU64 \
+                    seq; a parking_lot Mutex + Condvar only to sleep on an empty map (adders \
+                    notify only when a claimer sleeps); finished records kept as the workload's \
+                    retention says",
+            workloads: &Workload::ALL,
+            runner: |w, threads, p, mem| {
+                let q = SkipListQueue::new(w.retention() != Retention::KeepNone);
+                run_queue(&q, w, threads, p, mem)
+            },
+        },
+        Contender {
+            name: "priority-queue",
+            short: "priority-queue",
+            role: Role::Peer,
+            about: "the priority-queue crate's keyed PriorityQueue<id, (prio, Reverse(seq))> \
+                    (cancel = remove, no tombstones) + HashMap of records, behind one parking_lot \
+                    Mutex + Condvar notified only when a claimer sleeps; finished records kept as \
+                    the workload's retention says",
+            workloads: &Workload::ALL,
+            runner: |w, threads, p, mem| {
+                let q = PriorityQueueQueue::new(w.retention() != Retention::KeepNone);
+                run_queue(&q, w, threads, p, mem)
+            },
+        },
+        Contender {
             name: "limit",
             short: "limit",
             role: Role::Limit,
             about: "the same operations on ONE thread, plain BinaryHeap + HashMap, no lock; for \
-                    multi-thread workloads it does the same total work single-threaded; no W3",
-            workloads: &[Workload::W1, Workload::W2, Workload::W4, Workload::W5],
-            runner: |w, _, p, _| run_limit(w, p),
+                    multi-thread workloads it does the same total work single-threaded; no W3; \
+                    mem: the same heap and map holding PREFILL tasks",
+            workloads: &[
+                Workload::W1,
+                Workload::W6,
+                Workload::W2,
+                Workload::W4,
+                Workload::W5,
+                Workload::Mem,
+            ],
+            runner: |w, _, p, mem| run_limit(w, p, mem),
         },
         Contender {
             name: "crossbeam-FIFO-unordered",
             short: "crossbeam",
             role: Role::Ceiling,
             about: "crossbeam-channel unbounded: an UNORDERED FIFO ceiling (ignores priority, no \
-                    status, no cancel); W1, W2, W5 only",
-            workloads: &[Workload::W1, Workload::W2, Workload::W5],
+                    status, no cancel); W1, W6, W2, W5 and mem only",
+            workloads: &[
+                Workload::W1,
+                Workload::W6,
+                Workload::W2,
+                Workload::W5,
+                Workload::Mem,
+            ],
             runner: |w, threads, p, mem| run_queue(&CrossbeamFifo::new(), w, threads, p, mem),
         },
     ];
@@ -292,7 +542,7 @@ impl Contender {
     where
         Queue<u64, u64, W>: TaskQueue<u64, u64>,
     {
-        Self::taskq::<W, RandomState>(name, W::NAME, Role::Strategy, "")
+        Self::taskq::<W, DefaultHashBuilder>(name, W::NAME, Role::Strategy, "")
     }
 
     /// The taskq strategy `W` with hasher `S` for its task index.
@@ -356,7 +606,7 @@ impl Contender {
     }
 
     /// One of the taskq strategies with default options (the targets are about these;
-    /// variants such as `mutex-fx` are reported beside them).
+    /// variants such as `mutex-sip` are reported beside them).
     pub fn is_strategy(self) -> bool {
         self.role == Role::Strategy
     }
@@ -367,9 +617,9 @@ impl Contender {
     }
 
     /// The thread counts it runs `w` with, out of `wanted`: just 1 for `limit` (which does the
-    /// whole work on one thread) and for W5 (single-threaded by definition).
+    /// whole work on one thread) and for W5 and `Mem` (single-threaded by definition).
     pub fn threads(self, w: Workload, wanted: &[usize]) -> Vec<usize> {
-        if self.role == Role::Limit || w == Workload::W5 {
+        if self.role == Role::Limit || matches!(w, Workload::W5 | Workload::Mem) {
             vec![1]
         } else {
             wanted.to_vec()
@@ -405,6 +655,8 @@ pub struct Params {
     pub tasks: u64,
     /// Queue depth before the timed part of W2..W5.
     pub prefill: u64,
+    /// How priorities are drawn (one of the workload's `dists`).
+    pub dist: Dist,
 }
 
 /// Hooks into a counting allocator, supplied by `compare` (benches pass none).
@@ -412,6 +664,8 @@ pub struct Params {
 pub struct MemProbe {
     /// Starts counting from zero (current = peak = 0).
     pub start: fn(),
+    /// The bytes allocated and not freed since `start` (still counting).
+    pub held: fn() -> usize,
     /// Stops counting and returns the peak bytes since `start`.
     pub stop: fn() -> usize,
 }
@@ -438,6 +692,8 @@ pub struct Outcome {
     pub reads: u64,
     /// Peak heap bytes (when a probe was given).
     pub peak_bytes: Option<usize>,
+    /// Heap bytes held at the end (`Mem`, when a probe was given).
+    pub held_bytes: Option<usize>,
     /// Live tasks the memory is divided by.
     pub live: u64,
     /// What became of the cancels (W4).
@@ -490,10 +746,11 @@ pub fn tasks_per_run(w: Workload, c: Contender, threads: usize, p: Params) -> u6
         threads.max(1) as u64
     };
     match w {
-        Workload::W1 | Workload::W2 => p.tasks / t * t,
+        Workload::W1 | Workload::W2 | Workload::W6 => p.tasks / t * t,
         Workload::W3 => (p.tasks / 4).max(1),
         Workload::W4 => (p.tasks / 2 / t).max(1) * 2 * t,
         Workload::W5 => p.tasks,
+        Workload::Mem => p.prefill,
     }
 }
 
@@ -504,8 +761,15 @@ fn run_taskq<W: Waiting, S: BuildHasher + Default + Send + Sync>(
     p: Params,
     mem: Option<MemProbe>,
 ) -> Outcome {
-    let q = Queue::<u64, u64, W>::builder()
-        .retention(w.retention())
+    let builder = Queue::<u64, u64, W>::builder();
+    // `Mem` measures the default options: nothing set but the hasher (the default one for the
+    // strategies, which makes this what `Queue::new()` builds).
+    let builder = if w == Workload::Mem {
+        builder
+    } else {
+        builder.retention(w.retention())
+    };
+    let q = builder
         .build_with_hasher(S::default())
         .expect("valid options");
     run_queue(&q, w, threads, p, mem)
@@ -520,18 +784,21 @@ fn run_queue<Q: BenchQueue>(
     mem: Option<MemProbe>,
 ) -> Outcome {
     match w {
-        Workload::W1 => w1(q, threads, p.tasks),
+        Workload::W1 => w1(q, threads, p),
         Workload::W2 => w2(q, threads, p),
         Workload::W3 => w3(q, threads, p),
         Workload::W4 => w4(q, threads, p, mem),
         Workload::W5 => w5(q, p),
+        Workload::W6 => w6(q, threads, p),
+        Workload::Mem => memory(q, p, mem),
     }
 }
 
-/// Adds `count` tasks with ids `first..first + count`, priorities from `rng`.
-fn prefill<Q: BenchQueue>(q: &Q, first: u64, count: u64, rng: &mut Rng) {
-    for id in first..first + count {
-        assert!(q.add(id, rng.priority(), id), "prefill add");
+/// Adds PREFILL tasks with ids `0..PREFILL`, priorities from their own stream.
+fn prefill<Q: BenchQueue>(q: &Q, p: Params) {
+    let mut rng = Rng::new(1000);
+    for id in 0..p.prefill {
+        assert!(q.add(id, rng.priority(p.dist), id), "prefill add");
     }
 }
 
@@ -539,7 +806,7 @@ fn prefill<Q: BenchQueue>(q: &Q, first: u64, count: u64, rng: &mut Rng) {
 fn claim_and_complete<Q: BenchQueue>(q: &Q) {
     let (id, payload) = q.claim(None).expect("claim");
     assert_eq!(payload, id, "a task came with another task's payload");
-    assert!(q.complete(id), "complete");
+    assert!(q.complete(id), "complete {id}: status {:?}", q.status(id));
 }
 
 fn outcome(elapsed: Duration, tasks: u64, reads: u64, live: u64) -> Outcome {
@@ -548,6 +815,7 @@ fn outcome(elapsed: Duration, tasks: u64, reads: u64, live: u64) -> Outcome {
         tasks,
         reads,
         peak_bytes: None,
+        held_bytes: None,
         live,
         cancels: None,
     }
@@ -581,16 +849,16 @@ fn run_threads<F: Fn(usize) + Sync>(n: usize, f: F) -> Duration {
 }
 
 /// W1: P producers, C = P consumers, N tasks through an initially empty queue.
-pub fn w1<Q: BenchQueue>(q: &Q, pairs: usize, n: u64) -> Outcome {
-    let per = n / pairs as u64;
+pub fn w1<Q: BenchQueue>(q: &Q, pairs: usize, p: Params) -> Outcome {
+    let per = p.tasks / pairs as u64;
     let total = per * pairs as u64;
     let claims = AtomicU64::new(0);
     let elapsed = run_threads(2 * pairs, |i| {
         if i < pairs {
-            let p = i as u64;
-            let mut rng = Rng::new(p);
-            for id in p * per..(p + 1) * per {
-                assert!(q.add(id, rng.priority(), id), "add");
+            let i = i as u64;
+            let mut rng = Rng::new(i);
+            for id in i * per..(i + 1) * per {
+                assert!(q.add(id, rng.priority(p.dist), id), "add");
             }
         } else {
             // Exactly `total` claims are made in all, and `total` tasks arrive: none blocks
@@ -604,21 +872,70 @@ pub fn w1<Q: BenchQueue>(q: &Q, pairs: usize, n: u64) -> Outcome {
     outcome(elapsed, total, 0, 0)
 }
 
+/// W6: W1 in batches of `BATCH`.
+pub fn w6<Q: BenchQueue>(q: &Q, pairs: usize, p: Params) -> Outcome {
+    let per = p.tasks / pairs as u64;
+    let total = per * pairs as u64;
+    // Claims no consumer has reserved yet. A consumer reserves up to BATCH, then claims exactly
+    // that many (in one batch or more): `total` claims are made in all, and `total` tasks arrive,
+    // so none waits forever.
+    let unreserved = AtomicU64::new(total);
+    let elapsed = run_threads(2 * pairs, |i| {
+        if i < pairs {
+            let i = i as u64;
+            let mut rng = Rng::new(i);
+            let (mut next, end) = (i * per, (i + 1) * per);
+            while next < end {
+                let last = (next + BATCH as u64).min(end);
+                let batch: Vec<Task<u64, u64>> = (next..last)
+                    .map(|id| Task::new(id, rng.priority(p.dist), id))
+                    .collect();
+                assert_eq!(q.add_batch(batch), (last - next) as usize, "add_batch");
+                next = last;
+            }
+        } else {
+            let batch = BATCH as u64;
+            while let Ok(before) =
+                unreserved.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                    (r > 0).then(|| r - r.min(batch))
+                })
+            {
+                let mut owed = before.min(batch) as usize;
+                while owed > 0 {
+                    let claims = q.claim_batch(owed, None);
+                    assert!(
+                        !claims.is_empty() && claims.len() <= owed,
+                        "claim_batch({owed}, None) gave {} tasks",
+                        claims.len()
+                    );
+                    for c in &claims {
+                        assert_eq!(c.payload, c.id, "a task came with another task's payload");
+                    }
+                    assert_eq!(q.complete_batch(&claims), claims.len(), "complete_batch");
+                    owed -= claims.len();
+                }
+            }
+        }
+    });
+    assert_eq!(q.queued(), 0, "W6 left tasks queued");
+    outcome(elapsed, total, 0, 0)
+}
+
 /// The W2 loop body for one worker: `iters` times claim, complete, add a new id.
-fn steady_loop<Q: BenchQueue>(q: &Q, first_id: u64, iters: u64, rng: &mut Rng) {
+fn steady_loop<Q: BenchQueue>(q: &Q, first_id: u64, iters: u64, rng: &mut Rng, dist: Dist) {
     for id in first_id..first_id + iters {
         claim_and_complete(q);
-        assert!(q.add(id, rng.priority(), id), "add");
+        assert!(q.add(id, rng.priority(dist), id), "add");
     }
 }
 
 /// W2: pre-filled queue, T workers each loop claim, complete, add.
 pub fn w2<Q: BenchQueue>(q: &Q, threads: usize, p: Params) -> Outcome {
-    prefill(q, 0, p.prefill, &mut Rng::new(1000));
+    prefill(q, p);
     let per = p.tasks / threads as u64;
     let elapsed = run_threads(threads, |t| {
         let t = t as u64;
-        steady_loop(q, p.prefill + t * per, per, &mut Rng::new(t));
+        steady_loop(q, p.prefill + t * per, per, &mut Rng::new(t), p.dist);
     });
     assert_eq!(q.queued() as u64, p.prefill, "W2 changed the queue depth");
     outcome(elapsed, per * threads as u64, 0, p.prefill)
@@ -626,7 +943,7 @@ pub fn w2<Q: BenchQueue>(q: &Q, threads: usize, p: Params) -> Outcome {
 
 /// W3: W2 with one worker (N/4 iterations) and R readers.
 pub fn w3<Q: BenchQueue>(q: &Q, readers: usize, p: Params) -> Outcome {
-    prefill(q, 0, p.prefill, &mut Rng::new(1000));
+    prefill(q, p);
     let iters = (p.tasks / 4).max(1);
     // Every id below `known` has been added (Release/Acquire: a reader that sees the count sees
     // the adds before it) and stays known (Retention::KeepAll).
@@ -639,7 +956,7 @@ pub fn w3<Q: BenchQueue>(q: &Q, readers: usize, p: Params) -> Outcome {
             let mut id = p.prefill;
             while id < p.prefill + iters {
                 let chunk = (p.prefill + iters - id).min(256);
-                steady_loop(q, id, chunk, &mut rng);
+                steady_loop(q, id, chunk, &mut rng, p.dist);
                 id += chunk;
                 known.store(id, Ordering::Release);
             }
@@ -666,7 +983,7 @@ pub fn w3<Q: BenchQueue>(q: &Q, readers: usize, p: Params) -> Outcome {
 /// A cancel can lose the race to another worker's claim of the same task: that is correct, and
 /// is counted (`Outcome::cancels`). Only what holds for every correct queue is checked.
 pub fn w4<Q: BenchQueue>(q: &Q, threads: usize, p: Params, mem: Option<MemProbe>) -> Outcome {
-    prefill(q, 0, p.prefill, &mut Rng::new(1000));
+    prefill(q, p);
     let per = (p.tasks / 2 / threads as u64).max(1);
     let landed = AtomicU64::new(0);
     let elapsed = run_threads(threads, |t| {
@@ -676,8 +993,8 @@ pub fn w4<Q: BenchQueue>(q: &Q, threads: usize, p: Params, mem: Option<MemProbe>
         let first = p.prefill + 2 * t * per;
         for i in 0..per {
             let (a, b) = (first + 2 * i, first + 2 * i + 1);
-            assert!(q.add(a, rng.priority(), a), "add");
-            assert!(q.add(b, rng.priority(), b), "add");
+            assert!(q.add(a, rng.priority(p.dist), a), "add");
+            assert!(q.add(b, rng.priority(p.dist), b), "add");
             n += u64::from(q.cancel(b));
             claim_and_complete(q);
         }
@@ -708,11 +1025,11 @@ pub fn w4<Q: BenchQueue>(q: &Q, threads: usize, p: Params, mem: Option<MemProbe>
 
 /// W5: one thread, add, claim, complete at depth PREFILL.
 pub fn w5<Q: BenchQueue>(q: &Q, p: Params) -> Outcome {
-    prefill(q, 0, p.prefill, &mut Rng::new(1000));
+    prefill(q, p);
     let mut rng = Rng::new(0);
     let start = Instant::now();
     for id in p.prefill..p.prefill + p.tasks {
-        assert!(q.add(id, rng.priority(), id), "add");
+        assert!(q.add(id, rng.priority(p.dist), id), "add");
         claim_and_complete(q);
     }
     let elapsed = start.elapsed();
@@ -720,13 +1037,28 @@ pub fn w5<Q: BenchQueue>(q: &Q, p: Params) -> Outcome {
     outcome(elapsed, p.tasks, 0, p.prefill)
 }
 
+/// Mem: fills the empty queue with PREFILL tasks; the peak heap bytes (and those held at the
+/// end) are taken while it holds them (from the probe started before the queue was built).
+pub fn memory<Q: BenchQueue>(q: &Q, p: Params, mem: Option<MemProbe>) -> Outcome {
+    let start = Instant::now();
+    prefill(q, p);
+    let elapsed = start.elapsed();
+    let held = mem.map(|m| (m.held)());
+    let peak = mem.map(|m| (m.stop)());
+    assert_eq!(q.queued() as u64, p.prefill, "mem: not all tasks queued");
+    let mut o = outcome(elapsed, p.prefill, 0, p.prefill);
+    o.peak_bytes = peak;
+    o.held_bytes = held;
+    o
+}
+
 /// `limit`: the same total work as workload `w`, on one thread, without a lock.
-pub fn run_limit(w: Workload, p: Params) -> Outcome {
+pub fn run_limit(w: Workload, p: Params, mem: Option<MemProbe>) -> Outcome {
     let mut q = PlainQueue::new(w != Workload::W4);
     let prefill = |q: &mut PlainQueue| {
         let mut rng = Rng::new(1000);
         for id in 0..p.prefill {
-            assert!(q.add(id, rng.priority(), id));
+            assert!(q.add(id, rng.priority(p.dist), id));
         }
     };
     let claim_done = |q: &mut PlainQueue| {
@@ -736,11 +1068,13 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
     };
     let mut rng = Rng::new(0);
     let mut cancels = None;
+    let mut held = None;
     let (start, tasks, live) = match w {
-        Workload::W1 => {
+        // One thread, no lock: batches change nothing, so W6 is W1.
+        Workload::W1 | Workload::W6 => {
             let start = Instant::now();
             for id in 0..p.tasks {
-                assert!(q.add(id, rng.priority(), id));
+                assert!(q.add(id, rng.priority(p.dist), id));
             }
             for _ in 0..p.tasks {
                 claim_done(&mut q);
@@ -752,7 +1086,7 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
             let start = Instant::now();
             for id in p.prefill..p.prefill + p.tasks {
                 claim_done(&mut q);
-                assert!(q.add(id, rng.priority(), id));
+                assert!(q.add(id, rng.priority(p.dist), id));
             }
             (start, p.tasks, p.prefill)
         }
@@ -762,8 +1096,8 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
             let start = Instant::now();
             for i in 0..per {
                 let (a, b) = (p.prefill + 2 * i, p.prefill + 2 * i + 1);
-                assert!(q.add(a, rng.priority(), a));
-                assert!(q.add(b, rng.priority(), b));
+                assert!(q.add(a, rng.priority(p.dist), a));
+                assert!(q.add(b, rng.priority(p.dist), b));
                 // One thread: nobody else can claim `b` first.
                 assert!(q.cancel(b));
                 claim_done(&mut q);
@@ -778,10 +1112,16 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
             prefill(&mut q);
             let start = Instant::now();
             for id in p.prefill..p.prefill + p.tasks {
-                assert!(q.add(id, rng.priority(), id));
+                assert!(q.add(id, rng.priority(p.dist), id));
                 claim_done(&mut q);
             }
             (start, p.tasks, p.prefill)
+        }
+        Workload::Mem => {
+            let start = Instant::now();
+            prefill(&mut q);
+            held = mem.map(|m| (m.held)());
+            (start, p.prefill, p.prefill)
         }
         Workload::W3 => unreachable!("limit does not run W3 (see Contender::ALL)"),
     };
@@ -790,6 +1130,10 @@ pub fn run_limit(w: Workload, p: Params) -> Outcome {
     black_box(q.status(0) == Some(TaskStatus::Queued));
     let mut o = outcome(elapsed, tasks, 0, live);
     o.cancels = cancels;
+    if held.is_some() {
+        o.held_bytes = held;
+        o.peak_bytes = mem.map(|m| (m.stop)());
+    }
     o
 }
 
