@@ -627,11 +627,11 @@ fn targets(rows: &[Row], memory: &[MemRow]) -> Vec<(String, Option<bool>)> {
                 .max_by(|a, b| a.tasks_per_s.total_cmp(&b.tasks_per_s));
             let Some(best) = best else { continue };
             let (vp, vl) = (best.vs_peer, best.vs_limit);
-            let ok = vp.zip(vl).map(|(p, l)| p >= 3.0 && l >= 0.6);
+            let ok = vp.zip(vl).map(|(p, l)| p >= 3.0 && l >= 1.0);
             out.push((
                 format!(
                     "{} threads={t}: best strategy {} is {} the best peer ({}; target >= 3x) and \
-                     {} limit (target >= 0.6x)",
+                     {} limit (target >= 1.0x)",
                     w.label(d),
                     best.contender.name(),
                     ratio(vp),
@@ -654,13 +654,13 @@ fn targets(rows: &[Row], memory: &[MemRow]) -> Vec<(String, Option<bool>)> {
         let x = a / b;
         out.push((
             format!(
-                "w3 readers=2: {} reads/s is {x:.2}x {}'s ({:.2} vs {:.2} M/s; target >= 1.3x)",
+                "w3 readers=2: {} reads/s is {x:.2}x {}'s ({:.2} vs {:.2} M/s; target >= 2x)",
                 rwlock.name(),
                 mutex.name(),
                 a / 1e6,
                 b / 1e6
             ),
-            Some(x >= 1.3),
+            Some(x >= 2.0),
         ));
     }
     let w4: Vec<&Row> = rows
@@ -710,13 +710,33 @@ fn targets(rows: &[Row], memory: &[MemRow]) -> Vec<(String, Option<bool>)> {
         let x = m.ns_per_task / l.ns_per_task;
         out.push((
             format!(
-                "w5: {} {:.1} ns/task vs limit {:.1} ns/task = {x:.2}x (target <= 1.5x)",
+                "w5: {} {:.1} ns/task vs limit {:.1} ns/task = {x:.2}x (target <= 1.0x)",
                 mutex.name(),
                 m.ns_per_task,
                 l.ns_per_task
             ),
-            Some(x <= 1.5),
+            Some(x <= 1.0),
         ));
+    }
+    for c in Contender::ALL.iter().filter(|c| c.is_strategy()) {
+        for t in [2, 4] {
+            if let (Some(w6), Some(w1)) = (
+                find(rows, Workload::W6, *c, t),
+                find(rows, Workload::W1, *c, t),
+            ) {
+                let x = w6.tasks_per_s / w1.tasks_per_s;
+                out.push((
+                    format!(
+                        "w6 threads={t}: {} in batches of 64 is {x:.2}x its own W1 throughput \
+                         ({:.2} vs {:.2} M tasks/s; target >= 10x)",
+                        c.name(),
+                        w6.tasks_per_s / 1e6,
+                        w1.tasks_per_s / 1e6
+                    ),
+                    Some(x >= 10.0),
+                ));
+            }
+        }
     }
     out
 }
