@@ -293,15 +293,8 @@ where
     fn fail_with(&self, task: Task<K, P>, retry: bool) -> Result<TaskStatus, TaskError> {
         let (result, leftover) = self.state.write(|core| {
             let (result, leftover) = core.fail(task, retry);
-            let wake = if result == Ok(TaskStatus::Queued) {
-                Wake::Claimers(1)
-            } else {
-                Wake::Nobody
-            };
-            (
-                (result, leftover),
-                mutant!(FailSkipsWake => Wake::Nobody, else wake),
-            )
+            let wake = Wake::after_fail(Wake::requeued(&result));
+            ((result, leftover), wake)
         });
         drop(leftover);
         result
@@ -455,11 +448,11 @@ where
                 .into_iter()
                 .map(|task| {
                     let (result, leftover) = core.fail(task, true);
-                    requeued += usize::from(result == Ok(TaskStatus::Queued));
+                    requeued += Wake::requeued(&result);
                     (result, leftover)
                 })
                 .unzip();
-            (outcome, Wake::Claimers(requeued))
+            (outcome, Wake::after_fail(requeued))
         });
         // Payloads of tasks failed for good (or refused) are dropped here, after unlocking.
         drop(leftovers);

@@ -41,7 +41,7 @@ use crate::memory::core::Core;
 use crate::memory::wait::QueuedCount;
 use crate::mutant::mutant;
 use crate::sync::{self, Condvar, Deadline, MutexGuard};
-use crate::{ClaimError, Task, TryAddError};
+use crate::{ClaimError, Task, TaskError, TaskStatus, TryAddError};
 
 mod sealed {
     pub trait Sealed {}
@@ -191,6 +191,18 @@ impl Wake {
             }
             Err(_) => Wake::Nobody,
         }
+    }
+}
+
+impl Wake {
+    /// Whom failed claims wake: one claimer per task that went back in the queue.
+    pub(crate) fn after_fail(requeued: usize) -> Wake {
+        mutant!(FailSkipsWake => Wake::Nobody, else Wake::Claimers(requeued))
+    }
+
+    /// 1 if a failed claim put its task back in the queue, else 0.
+    pub(crate) fn requeued(result: &Result<TaskStatus, TaskError>) -> usize {
+        usize::from(*result == Ok(TaskStatus::Queued))
     }
 }
 
