@@ -292,9 +292,26 @@ pub trait Backend<K, P>: Send + Sync {
     /// Completes the leased task.
     fn complete(&self, lease: &Task<K, P>) -> Result<(), Self::Error>;
 
+    /// Adds a task that becomes ready once `delay` has passed: until then it is
+    /// [`TaskStatus::Scheduled`] and never leased. A zero delay is [`enqueue`](Self::enqueue).
+    fn enqueue_after(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        delay: Duration,
+    ) -> Result<(), Self::Error>;
+
     /// Puts the leased task back for another attempt (`Queued`), or fails it once it has used up
     /// its attempts (`Failed`). Returns the new status.
-    fn retry(&self, lease: Task<K, P>) -> Result<TaskStatus, Self::Error>;
+    fn retry(&self, lease: Task<K, P>) -> Result<TaskStatus, Self::Error> {
+        self.retry_after(lease, Duration::ZERO)
+    }
+
+    /// Puts the leased task back for another attempt once `delay` has passed (`Scheduled` until
+    /// then, `Queued` at once for a zero delay), or fails it once it has used up its attempts
+    /// (`Failed`). Returns the new status. The worker pool's backoff is built on this.
+    fn retry_after(&self, lease: Task<K, P>, delay: Duration) -> Result<TaskStatus, Self::Error>;
 
     /// Fails the leased task for good, whatever attempts it has left.
     fn fail(&self, lease: Task<K, P>) -> Result<(), Self::Error>;

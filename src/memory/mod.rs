@@ -563,7 +563,21 @@ where
         Ok(self.complete_claim(&task.id, task.token)?)
     }
 
-    fn retry(&self, task: Task<K, P>) -> Result<TaskStatus, MemoryError> {
+    fn enqueue_after(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        delay: Duration,
+    ) -> Result<(), MemoryError> {
+        // TEMPORARY: scheduling lands next; the delay is ignored until then.
+        let _ = delay;
+        Backend::enqueue(self, id, priority, payload)
+    }
+
+    fn retry_after(&self, task: Task<K, P>, delay: Duration) -> Result<TaskStatus, MemoryError> {
+        // TEMPORARY: scheduling lands next; the delay is ignored until then.
+        let _ = delay;
         Ok(self.fail_with(task, true)?)
     }
 
