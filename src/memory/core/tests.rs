@@ -6,6 +6,7 @@
 //! `stats` and the queued order must match the model, and `check_invariants` pass.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use proptest::prelude::*;
 
@@ -105,6 +106,7 @@ impl Model {
 
     fn stats(&self) -> Stats {
         Stats {
+            scheduled: self.count(TaskStatus::Scheduled),
             queued: self.count(TaskStatus::Queued),
             processing: self.count(TaskStatus::Processing),
             completed: self.count(TaskStatus::Completed),
@@ -334,6 +336,7 @@ fn config() -> impl Strategy<Value = Config> {
         capacity,
         max_attempts,
         retention,
+        ..Config::default()
     })
 }
 
@@ -347,7 +350,7 @@ fn step(
     claims: &mut Claims,
     op: &Op,
 ) -> Result<(), TestCaseError> {
-    let add = |core: &mut Core<Id, Payload>, id, p, x| core.add(id, p, x);
+    let add = |core: &mut Core<Id, Payload>, id, p, x| core.add(id, p, x, None).map(|_| ());
     match *op {
         Op::Add(id, p, x) => prop_assert_eq!(add(core, id, p, x), model.add(id, p, x)),
         Op::Pop => {
@@ -367,7 +370,7 @@ fn step(
             let t = claims[n % claims.len()].clone();
             let want = model.fail(t.id, t.token, retry);
             let payload_back = want != Ok(TaskStatus::Queued);
-            let (got, leftover) = core.fail(t.clone(), retry);
+            let (got, leftover) = core.fail(t.clone(), retry.then_some(Duration::ZERO));
             prop_assert_eq!(got, want);
             prop_assert_eq!(leftover, payload_back.then_some(t.payload));
         }
@@ -452,7 +455,7 @@ fn keep_last_trims_oldest_and_survives_forget() {
         Default::default(),
     );
     for id in 0..5 {
-        core.add(id, 0, ()).unwrap();
+        core.add(id, 0, (), None).unwrap();
     }
     for _ in 0..5 {
         let t = core.pop().unwrap();
@@ -482,7 +485,7 @@ fn check_invariants_reports_corruption() {
             Default::default(),
         );
         for id in 0..100 {
-            core.add(id, i64::from(id % 3), id).unwrap();
+            core.add(id, i64::from(id % 3), id, None).unwrap();
         }
         for _ in 0..10 {
             let t = core.pop().unwrap();
