@@ -105,6 +105,15 @@ mod imp {
         SleepIgnoresDue,
         /// Scheduled tasks are moved to the ready heap before their due time.
         PromoteEarly,
+        /// RwLock strategy's status mirror: a publication writes the copy readers use first, then
+        /// flips to the other, stale one (readers see a status, then an older one).
+        MirrorWritesLiveCopy,
+        /// RwLock strategy's status mirror: a reader returns what it read without checking that
+        /// no publication happened meanwhile (it may read a copy being prepared for the next one).
+        MirrorReadSkipsRecheck,
+        /// RwLock strategy's status mirror: a write's first status change is published on a
+        /// flip of its own (a batch is seen half done).
+        MirrorSplitsBatch,
     }
 
     /// Whether `TASKQ_MUTANT` names `mutant`. Panics on an unknown name.

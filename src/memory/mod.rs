@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) mod core;
+mod mirror;
 pub(crate) mod strategy;
 mod wait;
 
@@ -148,7 +149,7 @@ where
     where
         K: Borrow<Q>,
     {
-        self.state.read(|core| core.status(id))
+        self.state.status(id)
     }
 
     /// [`TaskQueue::complete_task`] with any borrowed form of the id.
@@ -233,8 +234,7 @@ where
     /// takes the lock exclusively and walks every record.
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
-        self.state
-            .write(|core| (core.check_invariants(), Wake::Nobody))
+        self.state.check_invariants()
     }
 
     /// Time moved: wakes every blocked claimer and producer, so that each re-checks its deadline

@@ -43,8 +43,30 @@ impl<T> RwLock<T> {
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
         self.0.read()
     }
+    /// A read lock if no writer holds or waits for the lock, at once; never blocks.
+    pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        self.0.try_read()
+    }
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
         self.0.write()
+    }
+    /// A write lock if nobody holds the lock, at once; never blocks.
+    pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        self.0.try_write()
+    }
+}
+
+/// A retry loop's pause: spins a little longer each time, then yields the processor (a thread
+/// it waits on may be the one that needs it, on a machine with fewer cores than threads).
+#[derive(Debug)]
+pub(crate) struct Backoff(crossbeam_utils::Backoff);
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Backoff(crossbeam_utils::Backoff::new())
+    }
+    pub(crate) fn snooze(&self) {
+        self.0.snooze();
     }
 }
 

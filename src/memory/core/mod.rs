@@ -45,10 +45,12 @@ use std::hash::{BuildHasher, Hash};
 use std::time::{Duration, Instant};
 
 mod heap;
+mod journal;
 #[cfg(test)]
 mod tests;
 
 use heap::{Entry, Heap};
+pub(crate) use journal::{Changes, Journal, SharedHasher};
 
 use crate::mutant::mutant;
 
@@ -118,13 +120,30 @@ struct Record<K, P> {
     due: u64,
 }
 
+/// `at` in nanoseconds since `epoch` (0 for earlier instants, saturating far ahead).
+pub(crate) fn nanos_since(epoch: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The status a record with `status` and due time `due` (ns since the epoch) reads when the
+/// clock reads `now()` (called only for a scheduled task): a scheduled task past its due time
+/// reads `Queued`, although it moves to the ready heap only at the next write (it is claimable
+/// from that instant on). The one rule, for `Core::status` and the `RwLock` strategy's mirror.
+pub(crate) fn status_at(status: TaskStatus, due: u64, now: impl FnOnce() -> u64) -> TaskStatus {
+    match status {
+        TaskStatus::Scheduled if due <= now() => TaskStatus::Queued,
+        status => status,
+    }
+}
+
 /// What a failed or cancelled operation leaves for the caller to drop once the lock is released.
 pub(crate) type Leftover<P> = Option<P>;
 
 /// The whole state of a queue, without any synchronisation.
 pub struct Core<K, P, S = crate::DefaultHashBuilder> {
     config: Config,
-    index: HashMap<K, usize, S>,
+    /// Its hasher is shared with the `RwLock` strategy's status mirror (see `journal.rs`).
+    index: HashMap<K, usize, SharedHasher<S>>,
     slots: Vec<Option<Record<K, P>>>,
     free: Vec<usize>,
     heap: Heap,
@@ -146,6 +165,9 @@ pub struct Core<K, P, S = crate::DefaultHashBuilder> {
     last_claim: u64,
     phase: Phase,
     counts: Stats,
+    /// The status changes of the current write, for a strategy that publishes statuses outside
+    /// the lock (`None`: nobody asked; see `journal.rs`).
+    journal: Option<Journal<K>>,
 }
 
 impl<K, P, S> Core<K, P, S> {
@@ -194,7 +216,57 @@ impl<K, P, S> Core<K, P, S> {
 
     /// `at` in nanoseconds since the epoch (0 for earlier instants, saturating far ahead).
     fn nanos(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+        nanos_since(self.epoch, at)
+    }
+
+    /// Time zero of the due times (nanoseconds) that [`published`](Self::published) gives.
+    pub(crate) fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// Sets (or, with `None`, turns off) the journal of status changes, for the `RwLock`
+    /// strategy's status mirror.
+    pub(crate) fn set_journal(&mut self, journal: Option<Journal<K>>) {
+        self.journal = journal;
+    }
+
+    /// Takes the journal out (it is off until [`set_journal`](Self::set_journal) puts it
+    /// back), so that the mirror can read the records while it sorts the journal's changes.
+    pub(crate) fn take_journal(&mut self) -> Option<Journal<K>> {
+        self.journal.take()
+    }
+
+    /// The journal, if it is on.
+    pub(crate) fn journal(&self) -> Option<&Journal<K>> {
+        self.journal.as_ref()
+    }
+
+    /// Notes that the record in `slot` changed status (or was created).
+    fn journal_slot(&mut self, slot: usize) {
+        if let Some(journal) = &mut self.journal {
+            journal.current.changed.push(slot);
+        }
+    }
+
+    /// The index's hasher, shared (see `journal.rs`).
+    pub(crate) fn hasher(&self) -> &SharedHasher<S> {
+        self.index.hasher()
+    }
+
+    /// What the status mirror keeps of the record in `slot`, if the slot is live: its id, its
+    /// status, and its due time (ns since the epoch) if it is `Scheduled` (else 0).
+    pub(crate) fn published(&self, slot: usize) -> Option<(&K, TaskStatus, u64)> {
+        let record = self.slots.get(slot)?.as_ref()?;
+        let due = match record.status {
+            TaskStatus::Scheduled => record.due,
+            _ => 0,
+        };
+        Some((&record.id, record.status, due))
+    }
+
+    /// [`published`](Self::published) for every live record.
+    pub(crate) fn published_all(&self) -> impl Iterator<Item = (&K, TaskStatus, u64)> {
+        (0..self.slots.len()).filter_map(|slot| self.published(slot))
     }
 
     /// The instant `nanos` after the epoch.
@@ -232,7 +304,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         Core {
             epoch: config.clock.now(),
             config,
-            index: HashMap::with_hasher(hasher),
+            index: HashMap::with_hasher(SharedHasher::new(hasher)),
             slots: Vec::new(),
             free: Vec::new(),
             heap: Heap::default(),
@@ -245,6 +317,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             last_claim: 0,
             phase: Phase::Open,
             counts: Stats::default(),
+            journal: None,
         }
     }
 
@@ -281,10 +354,8 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.lookup(id).map(|(_, r)| match r.status {
-            TaskStatus::Scheduled if r.due <= self.now() => TaskStatus::Queued,
-            status => status,
-        })
+        self.lookup(id)
+            .map(|(_, r)| status_at(r.status, r.due, || self.now()))
     }
 
     /// Accepts a task, ready at once or at `due`, or says why not: shut down, then duplicate
@@ -373,6 +444,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             },
         );
         vacant.insert(slot);
+        self.journal_slot(slot);
         self.counts.total_added += 1;
         match status {
             TaskStatus::Scheduled => self.schedule_slot(slot),
@@ -550,6 +622,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         self.last_claim += 1;
         let token = self.last_claim;
         self.counts.processing += 1;
+        self.journal_slot(slot);
         let record = self.record_mut(slot);
         record.status = TaskStatus::Processing;
         record.claim = token;
@@ -611,6 +684,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             "an untaken task is its slot's current claim"
         );
         self.counts.processing -= 1;
+        self.journal_slot(slot);
         let record = self.record_mut(slot);
         record.status = TaskStatus::Queued;
         *record.payload.get() = Some(task.payload);
@@ -709,6 +783,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         self.promote_due();
         let now = self.now_if(!delay.is_zero() || self.config.ageing.is_some());
         let seq = self.next_seq();
+        self.journal_slot(slot);
         let record = self.record_mut(slot);
         record.seq = seq;
         *record.payload.get() = Some(task.payload);
@@ -842,6 +917,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     /// Moves a record that has left the heap (or processing) into a final state, and applies the
     /// retention policy. The payload is already gone.
     fn finish(&mut self, slot: usize, status: TaskStatus) {
+        self.journal_slot(slot);
         let record = self.record_mut(slot);
         record.status = status;
         debug_assert!(record.payload.get().is_none());
@@ -912,6 +988,9 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             TaskStatus::Failed => self.counts.failed -= 1,
             _ => unreachable!("only finished tasks are removed"),
         }
+        if let Some(journal) = &mut self.journal {
+            journal.current.removed.push(record.id);
+        }
         self.free.push(slot);
         self.shrink_if_sparse();
     }
@@ -934,6 +1013,9 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         self.free = Vec::new();
         for slot in self.index.values_mut() {
             *slot = remap[*slot];
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.remap(&remap);
         }
         let slots = &self.slots;
         for (heap, status) in [

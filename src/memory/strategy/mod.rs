@@ -32,6 +32,7 @@
 // Internal types, unnameable outside the crate; `Queue`'s `Debug` prints what users need.
 #![allow(missing_debug_implementations)]
 
+use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
 pub(crate) mod channel;
@@ -120,6 +121,22 @@ pub trait Strategy<K: Clone + Eq + Hash, P, S: BuildHasher> {
 
     /// The number of queued tasks, without taking the lock.
     fn len(&self) -> usize;
+
+    /// A task's status (`get_status`): read under the lock, unless the strategy publishes
+    /// statuses elsewhere (the `RwLock` strategy's mirror).
+    fn status<Q>(&self, id: &Q) -> Option<TaskStatus>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.read(|core| core.status(id))
+    }
+
+    /// The internal invariants (`Queue::check_invariants`): the core's, and those of whatever
+    /// the strategy keeps beside it.
+    fn check_invariants(&self) -> Result<(), String> {
+        self.write(|core| (core.check_invariants(), Wake::Nobody))
+    }
 
     /// Adds a task, waiting for room until `deadline`; `Full` means it gave up.
     fn add_until(&self, add: Add<K, P>, deadline: Deadline<'_>) -> Result<(), TryAddError<P>>;
