@@ -856,3 +856,83 @@ pub fn claimers_wake_on_fail_tasks<Q: LoomQueue>() -> Explored {
         assert_eq!(assert_consistent(&*q, &[1, 2]), [TaskStatus::Processing; 2]);
     })
 }
+
+/// The order of a task's statuses over its life, as the status-read models see them.
+fn status_rank(status: Option<TaskStatus>) -> usize {
+    match status {
+        None => 0,
+        Some(TaskStatus::Queued) => 1,
+        Some(TaskStatus::Processing) => 2,
+        Some(TaskStatus::Completed) => 3,
+        Some(other) => panic!("a status this model never makes: {other}"),
+    }
+}
+
+/// Status reads racing writes: a worker adds task 1, claims it and completes it, announcing each
+/// write once it has returned; the reader reads task 1's status twice. Each read returns a status
+/// current at some instant of the read (linearizable): never older than a write that returned
+/// before the read began, never older than the previous read. On `RwLockTaskQueue` the reads come
+/// from the status mirror without taking the core's lock: a publication prepared in the copy
+/// readers use, or a reader that takes a copy without checking it was not replaced meanwhile,
+/// shows a status and then an older one.
+pub fn status_read_races_writes<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("status_read_races_writes"), move || {
+        let q = queue::<Q>(Cfg::default());
+        let returned = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let (q2, returned2) = (Arc::clone(&q), Arc::clone(&returned));
+        let worker = thread::spawn(move || {
+            q2.add_task(1, 0, 10).unwrap();
+            returned2.store(1, Ordering::SeqCst);
+            let task = q2.try_get_next_task().unwrap();
+            returned2.store(2, Ordering::SeqCst);
+            q2.complete_claim(&task.id, task.token()).unwrap();
+            returned2.store(3, Ordering::SeqCst);
+        });
+        let mut last = 0;
+        for read in 0..2 {
+            let before = returned.load(Ordering::SeqCst);
+            let seen = status_rank(q.get_status(&1));
+            assert!(
+                seen >= before,
+                "read {read} saw status rank {seen} although write {before} had returned"
+            );
+            assert!(
+                seen >= last,
+                "read {read} went back in time: rank {last}, then {seen}"
+            );
+            last = seen;
+        }
+        worker.join().unwrap();
+        assert_eq!(assert_consistent(&*q, &[1]), [TaskStatus::Completed]);
+    })
+}
+
+/// Status reads see a batch whole: a worker adds tasks 1 and 2 in one `try_add_tasks`, then
+/// completes both in one `complete_claims`; the reader reads task 1's status, then task 2's. A
+/// batch is one atomic step, so once the first read sees the batch's effect on task 1, the
+/// second, which begins after it, must see its effect on task 2. On `RwLockTaskQueue` the two ids
+/// fall in different shards of the status mirror (under loom), so a batch must reach both at one
+/// instant; a batch published in two steps is caught.
+pub fn status_reads_see_batches_whole<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("status_reads_see_batches_whole"), move || {
+        let q = queue::<Q>(Cfg::default());
+        let q2 = Arc::clone(&q);
+        let worker = thread::spawn(move || {
+            let batch = vec![taskq::Task::new(1, 0, 10), taskq::Task::new(2, 0, 20)];
+            assert!(q2.try_add_tasks(batch).is_empty(), "both added");
+            let claimed = q2.try_get_next_tasks(2).unwrap();
+            let claims: Vec<_> = claimed.iter().map(|t| (t.id, t.token())).collect();
+            let done = q2.complete_claims(&claims);
+            assert!(done.iter().all(Result::is_ok), "both completed: {done:?}");
+        });
+        let first = status_rank(q.get_status(&1));
+        let second = status_rank(q.get_status(&2));
+        // Task 2 moves with task 1 in each batch, and the claim takes both at once too.
+        assert!(
+            second >= first,
+            "half a batch: task 1 at status rank {first}, then task 2 at {second}"
+        );
+        worker.join().unwrap();
+        assert_eq!(assert_consistent(&*q, &[1, 2]), [TaskStatus::Completed; 2]);
+    })
+}

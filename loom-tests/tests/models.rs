@@ -53,6 +53,8 @@ macro_rules! every_model {
             batch_claim_races_claim,
             producers_wake_on_batch_claim,
             claimers_wake_on_fail_tasks,
+            status_read_races_writes,
+            status_reads_see_batches_whole,
         );
     };
 }

@@ -316,3 +316,24 @@ fn unknown_mutant_is_an_error() {
         "the refusal is not marked as a catch: {message}"
     );
 }
+
+// RwLockTaskQueue's status mirror: `get_status` read without the core's lock must stay
+// linearizable (`status_read_races_writes`) and see a batch whole (`status_reads_see_batches_whole`).
+mutant!(
+    rwlock_mirror_writes_live_copy,
+    "MirrorWritesLiveCopy",
+    status_read_races_writes,
+    RwLock
+);
+mutant!(
+    rwlock_mirror_read_skips_recheck,
+    "MirrorReadSkipsRecheck",
+    status_read_races_writes,
+    RwLock
+);
+mutant!(
+    rwlock_mirror_splits_batch,
+    "MirrorSplitsBatch",
+    status_reads_see_batches_whole,
+    RwLock
+);
