@@ -114,6 +114,9 @@ mod imp {
         /// RwLock strategy's status mirror: a write's first status change is published on a
         /// flip of its own (a batch is seen half done).
         MirrorSplitsBatch,
+        /// RwLock strategy's status mirror: a writer that finds a reader in the back copy applies
+        /// the write to the back copy (which nobody reads) instead of the live one, in place.
+        MirrorInPlaceWritesBack,
     }
 
     /// Whether `TASKQ_MUTANT` names `mutant`. Panics on an unknown name.

@@ -936,3 +936,37 @@ pub fn status_reads_see_batches_whole<Q: LoomQueue>() -> Explored {
         assert_eq!(assert_consistent(&*q, &[1, 2]), [TaskStatus::Completed; 2]);
     })
 }
+
+/// A reader in the back copy does not hold the writer up: task 1 is added, then a reader thread
+/// reads its status while the main thread claims and completes it. A reader that loaded the
+/// publication count before the claim's flip takes the copy that has just become the back copy,
+/// and may still hold it when the completion publishes: the writer then updates the live copy in
+/// place, and every read stays linearizable (never older than a write that returned before it
+/// began), the completion visible as soon as it returned.
+pub fn status_read_holds_back_copy<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("status_read_holds_back_copy"), move || {
+        let q = queue::<Q>(Cfg::default());
+        q.add_task(1, 0, 10).unwrap();
+        let returned = Arc::new(loom::sync::atomic::AtomicUsize::new(1));
+        let (q2, returned2) = (Arc::clone(&q), Arc::clone(&returned));
+        let reader = thread::spawn(move || {
+            let before = returned2.load(Ordering::SeqCst);
+            let seen = status_rank(q2.get_status(&1));
+            assert!(
+                seen >= before,
+                "the read saw status rank {seen} although write {before} had returned"
+            );
+        });
+        let task = q.try_get_next_task().unwrap();
+        returned.store(2, Ordering::SeqCst);
+        q.complete_claim(&task.id, task.token()).unwrap();
+        returned.store(3, Ordering::SeqCst);
+        assert_eq!(
+            q.get_status(&1),
+            Some(TaskStatus::Completed),
+            "read after it returned"
+        );
+        reader.join().unwrap();
+        assert_eq!(assert_consistent(&*q, &[1]), [TaskStatus::Completed]);
+    })
+}

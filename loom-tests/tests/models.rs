@@ -55,6 +55,7 @@ macro_rules! every_model {
             claimers_wake_on_fail_tasks,
             status_read_races_writes,
             status_reads_see_batches_whole,
+            status_read_holds_back_copy,
         );
     };
 }

@@ -337,3 +337,9 @@ mutant!(
     status_reads_see_batches_whole,
     RwLock
 );
+mutant!(
+    rwlock_mirror_in_place_writes_back,
+    "MirrorInPlaceWritesBack",
+    status_read_holds_back_copy,
+    RwLock
+);

@@ -72,8 +72,10 @@ use crate::mutant::mutant;
 use crate::sync::{self, AtomicU64, AtomicUsize, Clock, Ordering};
 use crate::TaskStatus;
 
-/// The number of shards of each copy (two under loom, to keep the models small).
+/// The number of shards of each copy (two under loom, to keep the models small); at most 32
+/// (one bit each in a `u32`).
 const SHARDS: usize = if cfg!(taskq_loom) { LOOM_SHARDS } else { 16 };
+const _: () = assert!(SHARDS.is_power_of_two() && SHARDS <= 32);
 
 /// The number of shards under loom.
 const LOOM_SHARDS: usize = 2;
@@ -201,10 +203,12 @@ impl<K: Clone + Eq + Hash, S: BuildHasher> Mirror<K, S> {
                 let status = (copy.get(id)).map(|&(status, due)| {
                     status_at(status, due, || nanos_since(self.epoch, self.clock.now()))
                 });
-                drop(copy);
                 // Unchanged: no flip since the first load, so that copy held the current
-                // statuses all along (see the module comment).
+                // statuses all along (see the module comment). Checked before unlocking (it
+                // could be after): so loom also stops a reader inside its read section, where a
+                // real scheduler may preempt it and the writer must go on without it.
                 let current = self.head.published.load(Ordering::Acquire) == n;
+                drop(copy);
                 if mutant!(MirrorReadSkipsRecheck => true, else current) {
                     return Ok(status);
                 }
@@ -277,78 +281,82 @@ impl<K: Clone + Eq + Hash, S: BuildHasher> Mirror<K, S> {
         let Journal {
             current,
             lag,
+            lagging,
             sorted,
         } = journal;
+        let mut touched = 0;
         for slot in current.changed.drain(..) {
             // A slot freed since is skipped: its id is among the removed ones.
             if let Some((id, ..)) = core.published(slot) {
-                sorted[shard_of(&self.hasher, id)].changed.push(slot);
+                let shard = shard_of(&self.hasher, id);
+                sorted[shard].changed.push(slot);
+                touched |= 1 << shard;
             }
         }
         for id in current.removed.drain(..) {
-            sorted[shard_of(&self.hasher, &id)].removed.push(id);
+            let shard = shard_of(&self.hasher, &id);
+            sorted[shard].removed.push(id);
+            touched |= 1 << shard;
         }
         // Only writers store it, under the core's write lock.
         let n = self.head.published.load(Ordering::Relaxed);
-        let mut prepared = [false; SHARDS];
-        let mut flip = true;
-        for (index, shard) in self.shards.iter().enumerate() {
-            if lag[index].is_empty() && sorted[index].is_empty() {
-                continue;
-            }
-            match shard[back(n)].try_write() {
-                Some(mut map) => {
-                    self.apply(&mut map, index, core, &lag[index], &sorted[index]);
-                    prepared[index] = true;
-                }
-                None => flip = false,
+        let mut prepared = 0;
+        for index in shards(touched | *lagging) {
+            if let Some(mut map) = self.shards[index][back(n)].try_write() {
+                self.apply(&mut map, index, core, &lag[index], &sorted[index]);
+                prepared |= 1 << index;
             }
         }
+        let flip = prepared == touched | *lagging;
         if flip {
             self.head.queued[back(n)].store(core.len(), Ordering::Relaxed);
             self.head.published.store(n + 1, Ordering::Release);
         } else {
             // Two-phase: every map the write touched is locked before any is changed, and
             // unlocked after the count is stored.
+            let live = mutant!(MirrorInPlaceWritesBack => back(n), else 1 - back(n));
             let mut maps: [_; SHARDS] = std::array::from_fn(|index| {
-                (!sorted[index].is_empty()).then(|| self.shards[index][1 - back(n)].write())
+                (touched & 1 << index != 0).then(|| self.shards[index][live].write())
             });
-            for (index, map) in maps.iter_mut().enumerate() {
-                if let Some(map) = map {
+            for index in shards(touched) {
+                if let Some(map) = &mut maps[index] {
                     self.apply(map, index, core, &Changes::default(), &sorted[index]);
                 }
             }
-            self.head.queued[1 - back(n)].store(core.len(), Ordering::Release);
+            self.head.queued[live].store(core.len(), Ordering::Release);
             drop(maps);
         }
-        for index in 0..SHARDS {
+        let mut behind = 0;
+        for index in shards(touched | *lagging) {
+            let (lag, sorted) = (&mut lag[index], &mut sorted[index]);
             if flip {
                 // The old live map lacks the write's changes only.
-                std::mem::swap(&mut lag[index], &mut sorted[index]);
-                sorted[index].clear();
-            } else if prepared[index] {
+                std::mem::swap(lag, sorted);
+                sorted.clear();
+            } else if prepared & 1 << index != 0 {
                 // Both maps have everything.
-                lag[index].clear();
-                sorted[index].clear();
+                lag.clear();
+                sorted.clear();
             } else {
-                lag[index].append(&mut sorted[index]);
+                lag.append(sorted);
             }
+            behind += lag.len();
         }
-        if lag.iter().map(Changes::len).sum::<usize>() > LAG_LIMIT {
-            self.make_up(core, lag);
+        *lagging = (touched | *lagging) & !shards_with_empty(lag, touched | *lagging);
+        if behind > LAG_LIMIT {
+            self.make_up(core, journal);
         }
     }
 
     /// Brings every back map that is free up to date (not a publication: back maps are not read).
-    fn make_up<P>(&self, core: &Core<K, P, S>, lag: &mut [Changes<K>]) {
+    fn make_up<P>(&self, core: &Core<K, P, S>, journal: &mut Journal<K>) {
         let n = self.head.published.load(Ordering::Relaxed);
-        for (index, shard) in self.shards.iter().enumerate() {
-            if lag[index].is_empty() {
-                continue;
-            }
-            if let Some(mut map) = shard[1 - live(n)].try_write() {
-                self.apply(&mut map, index, core, &lag[index], &Changes::default());
-                lag[index].clear();
+        for index in shards(journal.lagging) {
+            if let Some(mut map) = self.shards[index][1 - live(n)].try_write() {
+                let lag = &mut journal.lag[index];
+                self.apply(&mut map, index, core, lag, &Changes::default());
+                lag.clear();
+                journal.lagging &= !(1 << index);
             }
         }
     }
@@ -465,6 +473,22 @@ impl<K: Clone + Eq + Hash, S: BuildHasher> Mirror<K, S> {
         }
         Ok(())
     }
+}
+
+/// The shards whose bit is set in `mask`, in order.
+fn shards(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let shard = mask.trailing_zeros() as usize;
+        mask &= mask.wrapping_sub(1);
+        (shard < 32).then_some(shard)
+    })
+}
+
+/// The shards among `mask` whose changes in `changes` are empty.
+fn shards_with_empty<K>(changes: &[Changes<K>], mask: u32) -> u32 {
+    shards(mask)
+        .filter(|&shard| changes[shard].is_empty())
+        .fold(0, |empty, shard| empty | 1 << shard)
 }
 
 /// The shard of an id: bits of its hash that the maps use for neither the bucket (low bits) nor

@@ -73,6 +73,8 @@ pub(crate) struct Journal<K> {
     pub(crate) current: Changes<K>,
     /// Per shard: the changes its back copy lacks (made up when it is next written).
     pub(crate) lag: Vec<Changes<K>>,
+    /// The shards whose `lag` may not be empty, one bit each.
+    pub(crate) lagging: u32,
     /// Per shard: room to sort the current write's changes into (empty between writes).
     pub(crate) sorted: Vec<Changes<K>>,
 }
@@ -82,6 +84,7 @@ impl<K> Journal<K> {
         Journal {
             current: Changes::default(),
             lag: (0..shards).map(|_| Changes::default()).collect(),
+            lagging: 0,
             sorted: (0..shards).map(|_| Changes::default()).collect(),
         }
     }
