@@ -380,7 +380,13 @@ impl<K: Clone + Eq + Hash, S: BuildHasher> Mirror<K, S> {
             map.remove(id);
         }
         let lagging = lag.changed.iter().map(|&slot| (slot, true));
+        // A slot in both lists (a task claimed by one write and completed by the next) is
+        // applied once: each application writes the record's current state.
+        let again = |slot| new.changed.len() <= 8 && new.changed.contains(&slot);
         for (slot, check) in lagging.chain(new.changed.iter().map(|&slot| (slot, false))) {
+            if check && again(slot) {
+                continue;
+            }
             let Some((id, status, due)) = core.published(slot) else {
                 continue;
             };
