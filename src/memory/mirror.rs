@@ -1,56 +1,57 @@
-//! The status mirror of the [`RwLock`](super::strategy::RwLock) strategy: `get_status` answered
-//! from a published copy of every task's status, so that a status read never waits for a
-//! writer's operation.
+//! The status mirror of the [`RwLock`](super::strategy::RwLock) strategy: `get_status` and
+//! `len()` answered from a published copy of every task's status and of the queued count, so
+//! that a status read never waits for a writer's operation.
 //!
-//! A "left-right" pair, sharded: two copies of a map id → (status, due time), each split into
-//! `SHARDS` maps by the id's hash, each map behind a read-write lock of its own, and each copy's
-//! queued count (`len()`, which must change at the same instant as the statuses); and
-//! `published`, the number of publications so far, whose parity names the copy readers use (the
-//! *live* copy; the other is the *back* copy). A read takes one shard's read lock: two atomic
-//! read-modify-writes on its lock word, the whole cost of a read when two readers share that word
-//! (they then bounce it between their cores), so readers of different ids are kept apart.
+//! A "left-right" pair, sharded: two copies, each of them `SHARDS` maps id → (status, due time)
+//! (an id's shard is picked by its hash), each map behind a read-write lock of its own, plus the
+//! copy's queued count; and `published`, the number of publications so far, whose parity names
+//! the copy readers use (the *live* copy; the other is the *back* copy). A read takes one map's
+//! read lock: two atomic read-modify-writes on its lock word, which are the whole cost of a read
+//! when two readers share the word (they bounce it between their cores), so readers of different
+//! ids are kept apart.
 //!
 //! Invariants:
-//! - **Writers.** Only a thread holding the core's write lock publishes (`publish`, at the end
-//!   of every write whose journal is not empty), so there is one writer at a time, and it alone
-//!   stores `published`. It sorts the write's changes (the core's journal: changed slots, removed
-//!   ids) by shard, and brings the back copy of every shard that lags or that the write touched
-//!   up to date, under that shard's back lock, if it gets the lock at once (`try_write`): what
-//!   the shard's back copy lacked since the last flip (the journal's `lag`), then the write's
-//!   own changes, and stores the back copy's queued count. If it got them all, it *flips*
-//!   (stores `published + 1`): the back copy becomes
-//!   live, and the old live copy lacks the write's changes, its new lag, made up at its next
-//!   turn. If a reader still holds one of them (preempted there, most likely: it came before the
-//!   last flip), the writer does not wait for it and does not flip: it applies the write's
-//!   changes to the live copy in place instead, holding the write locks of all the shards the
-//!   write touched at once (two-phase locking), which keeps readers of those shards out for the
-//!   update only, and stores the live copy's queued count while it holds them; the lagging back
-//!   copies' lag grows by as much. A write that changed the queued count but no status (a
-//!   scheduled task fell due, say) stores the live copy's count in place. So the live copy is
-//!   always current, and every change of one write (a batch, a completion and the retention it
-//!   triggers, the queued count) becomes visible at one instant: the flip, or the in-place
-//!   update (at its store of the count).
+//! - **Writers.** Only a thread holding the core's write lock publishes (`publish`, at the end of
+//!   every write), so there is one writer at a time, and it alone stores `published` and the
+//!   counts. It sorts the write's changes (the core's journal: changed slots, removed ids) by
+//!   shard, and brings the back map of every shard that lags or that the write touched up to
+//!   date, under the map's write lock if it gets it at once (`try_write`): what the map lacked
+//!   since the last flip (the journal's `lag`), then the write's own changes; then it stores the
+//!   back copy's queued count. If it got every lock, it *flips* (stores `published + 1`): the back
+//!   copy becomes live, and the old live copy lacks the write's changes, its new lag. If a reader
+//!   still holds one of those maps (preempted there, most likely: it came before the last flip),
+//!   the writer neither waits nor flips: it applies the write's changes to the live copy in
+//!   place, holding the write locks of all the maps the write touched at once (two-phase
+//!   locking), which keeps their readers out for the update only, and stores the live copy's
+//!   count before it unlocks them; the back maps' lag grows by as much. A write that changed the
+//!   queued count and no status (a scheduled task fell due) stores the live copy's count. So the
+//!   live copy is always current, and all the changes of one write (a batch; a completion and the
+//!   retention it triggers; the queued count) become visible at one instant: the flip, or the
+//!   in-place update's store of the count.
 //! - **Readers never wait for a writer's operation.** A reader loads `published` (n),
-//!   `try_read`s its shard of copy `n & 1` (it never blocks), looks the id up (or, for `len()`,
-//!   loads that copy's queued count, no lock at all), and loads `published` again. It retries only if the lock was taken (an in-place update under way, or a
-//!   flip since its load: the writer write-locks only back copies otherwise) or the count moved:
-//!   each retry is a publication made meanwhile, never a writer's core operation waited for.
-//! - **Reads are linearizable.** Linearize a write where its changes become visible (its flip or
-//!   its in-place update; anywhere in its critical section if it changed no status), and an
-//!   accepted read at its second load. Copy `n & 1` was brought up to date before flip n, which
-//!   the reader's first load saw (acquire: it sees those writes). It is written again only by an
-//!   in-place update, which excludes the reader's lookup (the reader sees it whole, or not), or
-//!   after flip n + 1, in the writer's next publication; had that happened before the reader's
+//!   `try_read`s its map in copy `n & 1` (it never blocks), looks the id up, and loads
+//!   `published` again before it unlocks (`len()` loads copy `n & 1`'s count between the two
+//!   loads, with no lock at all). It retries only if the lock was taken (by an in-place update, or
+//!   since a flip after its first load: the writer write-locks only back maps otherwise) or if the
+//!   count moved: each retry is a publication made meanwhile, never a writer's operation waited
+//!   for.
+//! - **Reads are linearizable.** Linearize a write where its changes become visible (above; if
+//!   there is none, anywhere in its critical section), and an accepted read at its second load.
+//!   Copy `n & 1` was brought up to date before flip n, which the reader's first load saw
+//!   (acquire: it sees those writes). It is written again only by an in-place update, which the
+//!   reader's lookup precedes or follows whole (and then precedes or follows the update's store of
+//!   the count), or after flip n + 1, by a later publication; had that come before the reader's
 //!   read lock, the reader's second load sees n + 1 (the writer's store happens-before its write
 //!   lock, whose release happens-before the reader's read lock). So an accepted read saw the
 //!   statuses current at its second load, the clock included: a scheduled task reads `Queued`
 //!   once its due time has passed, by the rule of `Core::status`, on the clock read inside.
 //! - **Memory follows live tasks.** The copies hold the core's ids (the journal names every
-//!   record created or removed, retention included); a back copy also holds ids removed since
-//!   the last flip, a lag made up whenever it grows past `LAG_LIMIT` changes and the back copy is
-//!   free. Each map shrinks as the core's index does. Cost: two entries (the id, a status and a
-//!   due time) per known task, and two map updates per status change, in the writer's critical
-//!   section.
+//!   record created or removed, retention included); the back copy also holds the ids the last
+//!   write removed, until the next flip brings it up to date (while readers hold back maps and
+//!   writes go in place instead, the lag is made up as soon as it passes `LAG_LIMIT` changes and
+//!   the maps are free). Each map shrinks as the core's index does. Cost: two entries (the id, a
+//!   status and a due time) per known task, and two map updates per status change, in the
+//!   writer's critical section.
 //! - **User code may panic.** `K::clone`, `K::hash` and `K::eq` run here, in the writer. If one
 //!   panics, the mirror is given up for good, *before* a half-written map is unlocked and before
 //!   the core is (`BreakOnUnwind`): `published` gets its `BROKEN` bit, which a reader sees on its
