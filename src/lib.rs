@@ -62,6 +62,8 @@ mod guard;
 mod hasher;
 mod memory;
 mod mutant;
+#[cfg(not(taskq_loom))]
+pub mod pool;
 mod snapshot;
 mod sync;
 mod task;
