@@ -58,8 +58,10 @@ pub struct PoolStats {
     pub handler_errors: u64,
     /// Handler calls that panicked (caught; each counts as a failed attempt).
     pub panicked: u64,
-    /// Leases the backend refused as stale ([`ErrorKind::Stale`](crate::ErrorKind::Stale)) when
-    /// the worker completed, retried or failed them: someone else had ended the claim.
+    /// Leases someone else had ended: the backend refused to complete, retry or fail them as
+    /// stale ([`ErrorKind::Stale`](crate::ErrorKind::Stale), the claim is not current) or as
+    /// [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) (the task is no longer being
+    /// processed). Never applied, never a panic.
     pub stale: u64,
     /// Leases handed back with `retry` at a shutdown: leased but not started after a stop, or
     /// cancelled while running (the handler returned `Err` or panicked once cancelled).

@@ -203,9 +203,12 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 }
 
 impl<K> Shared<K> {
-    /// A backend operation failed; a stale lease is counted apart.
+    /// A settlement (complete, retry, fail) was refused. A lease someone else ended is counted
+    /// as stale: refused as `Stale` (its claim is not current) or as `InvalidState` (the task is
+    /// no longer being processed: completed, failed or queued again by someone else, which the
+    /// in-memory queue reports so until the task is claimed again).
     fn settle_error<E: BackendError>(&self, e: &E) {
-        if e.kind() == ErrorKind::Stale {
+        if matches!(e.kind(), ErrorKind::Stale | ErrorKind::InvalidState) {
             Counters::bump(&self.counters.stale);
         } else {
             self.backend_error(e);

@@ -1,12 +1,14 @@
 //! The test kit every backend runs: one list of strategies, one factory, the contract suite
-//! (`contract`), the backend-contract suite (`backend`), the stress test (`stress`) and the
-//! linearizability checker (`lin`). A test file instantiates a suite for each strategy with
-//! [`for_each_strategy!`]; a later backend provides a [`Factory`] and instantiates the same suites.
+//! (`contract`), the backend-contract suite (`backend`), the worker-pool suite (`pool`), the
+//! stress test (`stress`) and the linearizability checker (`lin`). A test file instantiates a
+//! suite for each strategy with [`for_each_strategy!`]; a later backend provides a [`Factory`]
+//! and instantiates the same suites.
 #![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod backend;
 pub mod contract;
 pub mod lin;
+pub mod pool;
 pub mod stress;
 
 use std::hash::Hash;
