@@ -161,7 +161,11 @@ impl Model {
             .iter()
             .filter(|(_, t)| t.status == TaskStatus::Queued)
             .collect();
-        q.sort_by(|a, b| self.key(b.1).cmp(&self.key(a.1)).then(a.1.seq.cmp(&b.1.seq)));
+        q.sort_by(|a, b| {
+            self.key(b.1)
+                .cmp(&self.key(a.1))
+                .then(a.1.seq.cmp(&b.1.seq))
+        });
         q.into_iter().map(|(id, _)| *id).collect()
     }
 
@@ -555,8 +559,9 @@ fn compare(core: &mut Core<Id, Payload>, model: &Model) -> Result<(), TestCaseEr
     let snapshot = core.snapshot();
     let queued: Vec<Id> = snapshot.queued.iter().map(|t| t.id).collect();
     prop_assert_eq!(queued, model.queued_order());
-    let scheduled: Vec<(Id, Duration)> =
-        (snapshot.scheduled.iter()).map(|s| (s.task.id, s.due_in)).collect();
+    let scheduled: Vec<(Id, Duration)> = (snapshot.scheduled.iter())
+        .map(|s| (s.task.id, s.due_in))
+        .collect();
     let want: Vec<(Id, Duration)> = (model.scheduled_order().into_iter())
         .map(|id| {
             let due = model.tasks[&id].due;
@@ -565,7 +570,8 @@ fn compare(core: &mut Core<Id, Payload>, model: &Model) -> Result<(), TestCaseEr
         .collect();
     prop_assert_eq!(scheduled, want);
     let next_due = core.next_due().map(|at| at.duration_since(core.epoch));
-    let want = (model.scheduled_order().first()).map(|id| Duration::from_nanos(model.tasks[id].due));
+    let want =
+        (model.scheduled_order().first()).map(|id| Duration::from_nanos(model.tasks[id].due));
     prop_assert_eq!(next_due, want);
     Ok(())
 }
