@@ -3,6 +3,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use crate::memory::core::{Config, Core};
 use crate::memory::strategy::Waiting;
@@ -39,7 +40,8 @@ use crate::{BuildError, Clock, Queue, RestoreError, Retention, Snapshot};
 /// ```
 pub struct Builder<Q> {
     config: Config,
-    clock: Clock,
+    /// `ageing(Duration::ZERO)` was asked for (refused by `build`).
+    zero_ageing: bool,
     queue: PhantomData<fn() -> Q>,
 }
 
@@ -47,7 +49,7 @@ impl<Q> Builder<Q> {
     pub(crate) fn new() -> Self {
         Builder {
             config: Config::default(),
-            clock: Clock::system(),
+            zero_ageing: false,
             queue: PhantomData,
         }
     }
@@ -78,7 +80,39 @@ impl<Q> Builder<Q> {
     /// The clock timeouts are measured on. Default: [`Clock::system`]; tests can pass a
     /// [`ManualClock`](crate::ManualClock)'s.
     pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+        self.config.clock = clock;
+        self
+    }
+
+    /// Ageing: a queued task's priority rises by one for every `step` it has waited since it
+    /// became ready, so that a steady stream of high priorities cannot starve the low ones
+    /// forever: a task of priority `p` waiting since `t` is handed out before one of priority
+    /// `q > p` waiting since `u` once `p + (now - t) / step` exceeds `q + (now - u) / step`,
+    /// which does not depend on `now`. So the order is fixed when a task is queued: no
+    /// per-tick work, still O(log n) per operation, and FIFO among equal priorities still
+    /// holds (the older of two equal tasks has waited longer). Time counts in whole steps from
+    /// the queue's creation; a failed task starts waiting again when it is queued again.
+    /// `step` must not be zero ([`BuildError::ZeroAgeing`]). Default: no ageing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskq::{ManualClock, TaskQueue, ThreadSafeTaskQueue};
+    ///
+    /// let time = ManualClock::new();
+    /// let q = ThreadSafeTaskQueue::builder()
+    ///     .clock(time.clock())
+    ///     .ageing(Duration::from_secs(1)) // +1 priority per second waited
+    ///     .build()
+    ///     .unwrap();
+    /// q.add_task("old", 0, ()).unwrap();
+    /// time.advance(Duration::from_secs(10));
+    /// q.add_task("new", 5, ()).unwrap(); // priority 5 < 0 + 10 seconds of waiting
+    /// assert_eq!(q.try_get_next_task().unwrap().id, "old");
+    /// ```
+    pub fn ageing(mut self, step: Duration) -> Self {
+        let nanos = u64::try_from(step.as_nanos()).unwrap_or(u64::MAX);
+        self.zero_ageing = nanos == 0;
+        self.config.ageing = Some(nanos.max(1));
         self
     }
 
@@ -88,6 +122,9 @@ impl<Q> Builder<Q> {
         }
         if self.config.max_attempts == Some(0) {
             return Err(BuildError::ZeroMaxAttempts);
+        }
+        if self.zero_ageing {
+            return Err(BuildError::ZeroAgeing);
         }
         Ok(())
     }
@@ -114,7 +151,7 @@ where
         hasher: S,
     ) -> Result<Queue<K, P, W, S>, BuildError> {
         self.validate()?;
-        Ok(Queue::from_core(Core::new(self.config, hasher), self.clock))
+        Ok(Queue::from_core(Core::new(self.config, hasher)))
     }
 
     /// Builds the queue from a [`Snapshot`]: queued tasks in their order and with their
@@ -133,7 +170,7 @@ where
     ) -> Result<Queue<K, P, W, S>, RestoreError> {
         self.validate()?;
         let core = Core::restore(self.config, hasher, snapshot)?;
-        Ok(Queue::from_core(core, self.clock))
+        Ok(Queue::from_core(core))
     }
 }
 
@@ -143,7 +180,8 @@ impl<Q> fmt::Debug for Builder<Q> {
             .field("capacity", &self.config.capacity)
             .field("max_attempts", &self.config.max_attempts)
             .field("retention", &self.config.retention)
-            .field("clock", &self.clock)
+            .field("ageing", &self.config.ageing.map(Duration::from_nanos))
+            .field("clock", &self.config.clock)
             .finish()
     }
 }

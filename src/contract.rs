@@ -47,6 +47,54 @@ pub trait TaskQueue<K, P>: Send + Sync {
     /// processing, or finished and retained) or if the queue was shut down.
     fn add_task(&self, id: K, priority: i64, payload: P) -> Result<(), AddError<P>>;
 
+    /// Adds a task that is [`TaskStatus::Scheduled`] until `at` (an instant on the queue's
+    /// clock: `q.clock().now() + delay`), then queued as if added at that moment: it is never
+    /// handed out before, and a claimer waiting with no task ready wakes when it falls due. An
+    /// instant already past queues it at once. Blocks while a bounded queue is full (scheduled
+    /// tasks count towards its capacity). Cancel and `update_priority` work on it while it waits.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskq::{ClaimError, ManualClock, TaskQueue, TaskStatus, ThreadSafeTaskQueue};
+    ///
+    /// let time = ManualClock::new();
+    /// let q = ThreadSafeTaskQueue::builder().clock(time.clock()).build().unwrap();
+    /// let at = q.clock().now() + Duration::from_secs(30);
+    /// q.add_task_at("report", 1, "render", at).unwrap();
+    /// assert_eq!(q.get_status(&"report"), Some(TaskStatus::Scheduled));
+    /// assert_eq!(q.try_get_next_task().unwrap_err(), ClaimError::Empty);
+    /// time.advance(Duration::from_secs(30));
+    /// assert_eq!(q.try_get_next_task().unwrap().payload, "render");
+    /// ```
+    fn add_task_at(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        at: std::time::Instant,
+    ) -> Result<(), AddError<P>>;
+
+    /// [`add_task_at`](Self::add_task_at) `delay` from now on the queue's clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskq::{TaskQueue, TaskStatus, ThreadSafeTaskQueue};
+    ///
+    /// let q = ThreadSafeTaskQueue::new();
+    /// q.add_task_after(1u64, 0, "soon", Duration::from_millis(20)).unwrap();
+    /// assert_eq!(q.get_status(&1), Some(TaskStatus::Scheduled));
+    /// // A blocked claimer wakes when the task falls due.
+    /// let task = q.get_next_task(Some(Duration::from_secs(10))).unwrap();
+    /// assert_eq!(task.payload, "soon");
+    /// ```
+    fn add_task_after(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        delay: Duration,
+    ) -> Result<(), AddError<P>>;
+
     /// Adds a task without blocking: a full bounded queue gives [`TryAddError::Full`].
     fn try_add_task(&self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>>;
 
@@ -168,10 +216,31 @@ pub trait TaskQueue<K, P>: Send + Sync {
     /// refused ([`TaskError::Stale`]) and changes nothing.
     fn fail_task(&self, task: Task<K, P>) -> Result<TaskStatus, TaskError>;
 
-    /// Cancels a `Queued` task; returns whether it did (false for unknown ids and other states).
+    /// [`fail_task`](Self::fail_task), but the task comes back only once `delay` has passed: it is
+    /// `Scheduled` until then (`Queued` at once for a zero delay; `Failed` if it has used up its
+    /// attempts). Retries with backoff are built on it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskq::{ManualClock, TaskQueue, TaskStatus, ThreadSafeTaskQueue};
+    ///
+    /// let time = ManualClock::new();
+    /// let q = ThreadSafeTaskQueue::builder().clock(time.clock()).build().unwrap();
+    /// q.add_task(1u64, 0, "flaky").unwrap();
+    /// let task = q.try_get_next_task().unwrap();
+    /// let status = q.fail_task_after(task, Duration::from_secs(5)).unwrap();
+    /// assert_eq!(status, TaskStatus::Scheduled);
+    /// assert!(q.try_get_next_task().is_err());
+    /// time.advance(Duration::from_secs(5));
+    /// assert_eq!(q.try_get_next_task().unwrap().attempts, 1);
+    /// ```
+    fn fail_task_after(&self, task: Task<K, P>, delay: Duration) -> Result<TaskStatus, TaskError>;
+
+    /// Cancels a `Queued` or `Scheduled` task; returns whether it did (false for unknown ids
+    /// and other states).
     fn cancel_task(&self, id: &K) -> bool;
 
-    /// Changes the priority of a `Queued` task, in O(log n). It keeps its place among tasks of
+    /// Changes the priority of a `Queued` or `Scheduled` task, in O(log n). It keeps its place among tasks of
     /// its new priority by the time it was added.
     fn update_priority(&self, id: &K, priority: i64) -> Result<(), TaskError>;
 
@@ -370,6 +439,15 @@ pub enum MemoryError {
     ShutDown,
     /// An operation on a task or lease was refused.
     Task(TaskError),
+}
+
+impl MemoryError {
+    pub(crate) fn from_add<P>(e: AddError<P>) -> Self {
+        match e {
+            AddError::Duplicate(_) => MemoryError::Duplicate,
+            AddError::ShutDown(_) => MemoryError::ShutDown,
+        }
+    }
 }
 
 impl From<TaskError> for MemoryError {

@@ -259,6 +259,8 @@ pub enum BuildError {
     ZeroCapacity,
     /// `max_attempts(0)`: a task must be allowed at least one attempt.
     ZeroMaxAttempts,
+    /// `ageing(Duration::ZERO)`: priorities would rise without bound at once.
+    ZeroAgeing,
 }
 
 impl fmt::Display for BuildError {
@@ -266,6 +268,7 @@ impl fmt::Display for BuildError {
         f.write_str(match self {
             BuildError::ZeroCapacity => "capacity must be at least 1",
             BuildError::ZeroMaxAttempts => "max_attempts must be at least 1",
+            BuildError::ZeroAgeing => "the ageing step must not be zero",
         })
     }
 }

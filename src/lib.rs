@@ -74,7 +74,7 @@ pub use error::{AddError, AddTimeoutError, BuildError, ClaimError, TaskError, Tr
 pub use guard::{ClaimGuard, Guard, OwnedClaimGuard, QueueRef};
 pub use hasher::DefaultHashBuilder;
 pub use memory::Queue;
-pub use snapshot::{ClaimedTask, FinishedTask, RestoreError, Snapshot};
+pub use snapshot::{ClaimedTask, FinishedTask, RestoreError, ScheduledTask, Snapshot};
 pub use sync::{Clock, ManualClock};
 pub use task::{Retention, Stats, Task, TaskStatus, Token};
 

@@ -97,6 +97,14 @@ mod imp {
         /// Channel strategy: a claimer whose wait timed out gives up without looking in its
         /// channel again under the lock: a task handed over meanwhile is lost in the channel.
         ChannelTimeoutSkipsRecheck,
+        /// Scheduling a task that falls due before every other does not wake the sleeping
+        /// claimers, which sleep on until a later due time or forever (lost wake-up).
+        ScheduleSkipsWake,
+        /// A claimer that found no task ready sleeps until its own deadline, ignoring when the
+        /// next scheduled task falls due (lost wake-up).
+        SleepIgnoresDue,
+        /// Scheduled tasks are moved to the ready heap before their due time.
+        PromoteEarly,
     }
 
     /// Whether `TASKQ_MUTANT` names `mutant`. Panics on an unknown name.

@@ -2,6 +2,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::time::Duration;
 
 use crate::{BuildError, Task, TaskStatus};
 
@@ -37,6 +38,9 @@ use crate::{BuildError, Task, TaskStatus};
 pub struct Snapshot<K, P> {
     /// Queued tasks, in the order they would be handed out.
     pub queued: Vec<Task<K, P>>,
+    /// Scheduled tasks, earliest first, each with how long it still had to wait (a restored
+    /// queue schedules it that long after the restore).
+    pub scheduled: Vec<ScheduledTask<K, P>>,
     /// Tasks being processed, oldest claim first (their payloads are with their claimers).
     pub processing: Vec<ClaimedTask<K>>,
     /// Finished tasks that the retention policy keeps.
@@ -47,10 +51,39 @@ impl<K, P> Default for Snapshot<K, P> {
     fn default() -> Self {
         Snapshot {
             queued: Vec::new(),
+            scheduled: Vec::new(),
             processing: Vec::new(),
             finished: Vec::new(),
         }
     }
+}
+
+/// A scheduled task in a [`Snapshot`]: the task, and how long it still had to wait when the
+/// snapshot was taken (zero if it was due but not yet claimed).
+///
+/// ```
+/// use std::time::Duration;
+/// use taskq::{ManualClock, TaskQueue, TaskStatus, ThreadSafeTaskQueue};
+///
+/// let time = ManualClock::new();
+/// let q = ThreadSafeTaskQueue::builder().clock(time.clock()).build().unwrap();
+/// q.add_task_after(1u64, 0, "later", Duration::from_secs(60)).unwrap();
+/// time.advance(Duration::from_secs(20));
+/// let snap = q.snapshot();
+/// assert_eq!(snap.scheduled[0].due_in, Duration::from_secs(40));
+///
+/// let rebuilt = ThreadSafeTaskQueue::builder().clock(time.clock()).restore(snap).unwrap();
+/// assert_eq!(rebuilt.get_status(&1), Some(TaskStatus::Scheduled));
+/// time.advance(Duration::from_secs(40));
+/// assert_eq!(rebuilt.try_get_next_task().unwrap().payload, "later");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScheduledTask<K, P> {
+    /// The task (its attempts so far included).
+    pub task: Task<K, P>,
+    /// How long it still had to wait.
+    pub due_in: Duration,
 }
 
 /// A task being processed, in a [`Snapshot`]: its id, priority and attempts so far.

@@ -152,7 +152,9 @@ impl<K: fmt::Debug, P> fmt::Debug for Task<K, P> {
 /// Where a task is in its life.
 ///
 /// `Queued` → `Processing` (claimed) → `Completed`, or back to `Queued` on failure until
-/// `max_attempts` makes it `Failed`; `Queued` → `Cancelled`.
+/// `max_attempts` makes it `Failed`; `Queued` → `Cancelled`. A task added for later
+/// (`add_task_at`, `add_task_after`) or failed with a delay (`fail_task_after`) is `Scheduled`
+/// until its time comes, then `Queued`; it can be cancelled while `Scheduled`.
 ///
 /// ```
 /// use taskq::TaskStatus;
@@ -163,6 +165,8 @@ impl<K: fmt::Debug, P> fmt::Debug for Task<K, P> {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum TaskStatus {
+    /// Waiting for its time to come; never handed out before. Then `Queued`.
+    Scheduled,
     /// Waiting in the queue to be claimed.
     Queued,
     /// Claimed by a worker, not yet completed or failed.
@@ -192,6 +196,7 @@ impl TaskStatus {
 impl fmt::Display for TaskStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            TaskStatus::Scheduled => "scheduled",
             TaskStatus::Queued => "queued",
             TaskStatus::Processing => "processing",
             TaskStatus::Completed => "completed",
@@ -220,6 +225,8 @@ impl fmt::Display for TaskStatus {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Stats {
+    /// Tasks waiting for their time to come (`Scheduled`).
+    pub scheduled: usize,
     /// Tasks waiting to be claimed (equal to `len()`).
     pub queued: usize,
     /// Tasks claimed and not yet completed or failed.

@@ -17,7 +17,7 @@ use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) mod core;
 pub(crate) mod strategy;
@@ -90,10 +90,7 @@ impl<K: Clone + Eq + Hash + Send + Sync, P: Send, W: Waiting> Queue<K, P, W> {
     /// assert!(taskq::TaskQueue::is_empty(&q));
     /// ```
     pub fn new() -> Self {
-        Self::from_core(
-            Core::new(Default::default(), DefaultHashBuilder::default()),
-            Clock::system(),
-        )
+        Self::from_core(Core::new(Default::default(), DefaultHashBuilder::default()))
     }
 
     /// A [`Builder`](crate::Builder) for this strategy.
@@ -121,10 +118,10 @@ where
     W: Waiting,
     S: BuildHasher + Send + Sync,
 {
-    pub(crate) fn from_core(core: Core<K, P, S>, clock: Clock) -> Self {
+    pub(crate) fn from_core(core: Core<K, P, S>) -> Self {
         Queue {
+            clock: core.clock().clone(),
             state: W::State::new(core),
-            clock,
             strategy: PhantomData,
         }
     }
@@ -290,7 +287,29 @@ where
         Ok(rest)
     }
 
-    fn fail_with(&self, task: Task<K, P>, retry: bool) -> Result<TaskStatus, TaskError> {
+    /// Adds a task, ready at once or at `due`, blocking while a bounded queue is full.
+    fn add_task_due(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        due: Option<Instant>,
+    ) -> Result<(), AddError<P>> {
+        let add = Add {
+            id,
+            priority,
+            payload,
+            due,
+        };
+        (self.state.add_until(add, Deadline::Never)).map_err(TryAddError::into_untimed)
+    }
+
+    /// Ends a claim unsuccessfully: back in the queue after `retry` (`None`: failed for good).
+    fn fail_with(
+        &self,
+        task: Task<K, P>,
+        retry: Option<Duration>,
+    ) -> Result<TaskStatus, TaskError> {
         let (result, leftover) = self.state.write(|core| {
             let (result, leftover) = core.fail(task, retry);
             let wake = Wake::after_fail(Wake::requeued(&result));
@@ -337,16 +356,30 @@ where
     S: BuildHasher + Send + Sync,
 {
     fn add_task(&self, id: K, priority: i64, payload: P) -> Result<(), AddError<P>> {
-        self.state
-            .add_until(
-                Add {
-                    id,
-                    priority,
-                    payload,
-                },
-                Deadline::Never,
-            )
-            .map_err(TryAddError::into_untimed)
+        self.add_task_due(id, priority, payload, None)
+    }
+
+    fn add_task_at(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        at: Instant,
+    ) -> Result<(), AddError<P>> {
+        self.add_task_due(id, priority, payload, Some(at))
+    }
+
+    fn add_task_after(
+        &self,
+        id: K,
+        priority: i64,
+        payload: P,
+        delay: Duration,
+    ) -> Result<(), AddError<P>> {
+        // A delay too long to add to the clock never falls due: as good as the far future.
+        let far = || self.clock.now() + Duration::from_secs(100 * 365 * 24 * 3600);
+        let at = self.clock.now().checked_add(delay).unwrap_or_else(far);
+        self.add_task_due(id, priority, payload, Some(at))
     }
 
     fn try_add_task(&self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>> {
@@ -355,6 +388,7 @@ where
                 id,
                 priority,
                 payload,
+                due: None,
             },
             Deadline::Now,
         )
@@ -374,6 +408,7 @@ where
                     id,
                     priority,
                     payload,
+                    due: None,
                 },
                 deadline,
             )
@@ -413,7 +448,7 @@ where
             let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 for task in tasks {
                     match core.add_task(task) {
-                        Ok(()) => added += 1,
+                        Ok(_) => added += 1,
                         Err(why) => refused.push(why),
                     }
                 }
@@ -447,7 +482,7 @@ where
             let outcome: (Vec<_>, Vec<_>) = tasks
                 .into_iter()
                 .map(|task| {
-                    let (result, leftover) = core.fail(task, true);
+                    let (result, leftover) = core.fail(task, Some(Duration::ZERO));
                     requeued += Wake::requeued(&result);
                     (result, leftover)
                 })
@@ -475,7 +510,11 @@ where
     }
 
     fn fail_task(&self, task: Task<K, P>) -> Result<TaskStatus, TaskError> {
-        self.fail_with(task, true)
+        self.fail_with(task, Some(Duration::ZERO))
+    }
+
+    fn fail_task_after(&self, task: Task<K, P>, delay: Duration) -> Result<TaskStatus, TaskError> {
+        self.fail_with(task, Some(delay))
     }
 
     fn cancel_task(&self, id: &K) -> bool {
@@ -540,10 +579,7 @@ where
     type Error = MemoryError;
 
     fn enqueue(&self, id: K, priority: i64, payload: P) -> Result<(), MemoryError> {
-        self.add_task(id, priority, payload).map_err(|e| match e {
-            AddError::Duplicate(_) => MemoryError::Duplicate,
-            AddError::ShutDown(_) => MemoryError::ShutDown,
-        })
+        (self.add_task(id, priority, payload)).map_err(MemoryError::from_add)
     }
 
     fn lease(&self, wait: Option<Duration>) -> Result<Option<Task<K, P>>, MemoryError> {
@@ -570,19 +606,16 @@ where
         payload: P,
         delay: Duration,
     ) -> Result<(), MemoryError> {
-        // TEMPORARY: scheduling lands next; the delay is ignored until then.
-        let _ = delay;
-        Backend::enqueue(self, id, priority, payload)
+        self.add_task_after(id, priority, payload, delay)
+            .map_err(MemoryError::from_add)
     }
 
     fn retry_after(&self, task: Task<K, P>, delay: Duration) -> Result<TaskStatus, MemoryError> {
-        // TEMPORARY: scheduling lands next; the delay is ignored until then.
-        let _ = delay;
-        Ok(self.fail_with(task, true)?)
+        Ok(self.fail_with(task, Some(delay))?)
     }
 
     fn fail(&self, task: Task<K, P>) -> Result<(), MemoryError> {
-        self.fail_with(task, false)?;
+        self.fail_with(task, None)?;
         Ok(())
     }
 

@@ -22,7 +22,8 @@ use crate::sync::{AtomicU64, AtomicUsize, Condvar, Deadline, Mutex, Ordering};
 pub struct Signal {
     /// Changed only under `lock`; read without it by `prepare`.
     epoch: AtomicU64,
-    lock: Mutex<()>,
+    /// Guards the sleep (and counts the waiters in a timed wait).
+    lock: Mutex<usize>,
     cv: Condvar,
     waiters: AtomicUsize,
 }
@@ -36,7 +37,7 @@ impl Signal {
     pub(crate) fn new() -> Self {
         Signal {
             epoch: AtomicU64::new(0),
-            lock: Mutex::new(()),
+            lock: Mutex::new(0),
             cv: Condvar::new(),
             waiters: AtomicUsize::new(0),
         }
@@ -58,9 +59,12 @@ impl Signal {
     /// The caller re-checks its condition either way.
     pub(crate) fn wait(&self, ticket: Ticket, deadline: Deadline<'_>) {
         let mut guard = self.lock.lock();
+        let timed = usize::from(deadline.is_timed());
+        *guard += timed;
         while self.epoch.load(Ordering::SeqCst) == ticket.0 && !deadline.expired() {
             guard = deadline.wait(&self.cv, guard);
         }
+        *guard -= timed;
         drop(guard);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
     }
@@ -87,6 +91,18 @@ impl Signal {
     pub(crate) fn wake_all(&self) {
         self.bump();
         self.cv.notify_all();
+    }
+
+    /// [`wake_all`](Self::wake_all) for the waiters in a timed wait only (time moved; an
+    /// untimed waiter is left asleep, as a real clock would leave it). A waiter not yet asleep
+    /// checks its deadline under the lock this takes, so it sees the new time.
+    pub(crate) fn wake_timed(&self) {
+        let timed = self.lock.lock();
+        if *timed > 0 {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            drop(timed);
+            self.cv.notify_all();
+        }
     }
 
     /// Moves the epoch on under the lock, so that no waiter is between its check and its sleep.

@@ -24,6 +24,8 @@ mod imp;
 mod imp;
 
 pub use clock::{Clock, ManualClock};
+
+use crate::mutant::mutant;
 pub(crate) use imp::*;
 
 use std::time::{Duration, Instant};
@@ -46,6 +48,23 @@ impl<'c> Deadline<'c> {
             Some(at) => Deadline::At(at, clock),
             None => Deadline::Never,
         }
+    }
+
+    /// The sooner of this deadline and `due` (when the next scheduled task falls due), on
+    /// `clock`: how long a claimer that found no task may sleep.
+    pub(crate) fn sooner(self, due: Option<Instant>, clock: &'c Clock) -> Self {
+        mutant!(SleepIgnoresDue => { return self; });
+        match (self, due) {
+            (deadline, None) | (deadline @ Deadline::Now, _) => deadline,
+            (Deadline::Never, Some(at)) => Deadline::At(at, clock),
+            (Deadline::At(until, clock), Some(at)) => Deadline::At(until.min(at), clock),
+        }
+    }
+
+    /// Whether this deadline can pass on its own (the system's timers, or a manual clock's
+    /// advance, end the wait), as opposed to a wait that only a notification ends.
+    pub(crate) fn is_timed(self) -> bool {
+        matches!(self, Deadline::At(..))
     }
 
     /// Whether the deadline has passed (on the system clock under loom: always, see the module

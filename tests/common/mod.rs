@@ -9,6 +9,7 @@ pub mod backend;
 pub mod contract;
 pub mod lin;
 pub mod pool;
+pub mod schedule;
 pub mod stress;
 
 use std::hash::Hash;
@@ -29,11 +30,13 @@ macro_rules! for_each_strategy {
 pub(crate) use for_each_strategy;
 
 /// Queue options, applied to any strategy's builder.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Opts {
     pub capacity: Option<usize>,
     pub max_attempts: Option<u32>,
     pub retention: Option<Retention>,
+    pub clock: Option<taskq::Clock>,
+    pub ageing: Option<std::time::Duration>,
 }
 
 impl Opts {
@@ -49,7 +52,21 @@ impl Opts {
         self.retention = Some(r);
         self
     }
+    pub fn clock(mut self, clock: taskq::Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+    pub fn ageing(mut self, step: std::time::Duration) -> Self {
+        self.ageing = Some(step);
+        self
+    }
     pub fn apply<Q>(self, mut b: Builder<Q>) -> Builder<Q> {
+        if let Some(c) = self.clock {
+            b = b.clock(c);
+        }
+        if let Some(a) = self.ageing {
+            b = b.ageing(a);
+        }
         if let Some(c) = self.capacity {
             b = b.capacity(c);
         }

@@ -1,6 +1,6 @@
 //! The worker-pool suite: the pool's rules (retries with the policy's delays, caught panics,
 //! failures kept with their last error, graceful and immediate shutdown accounting for every task,
-//! stale leases counted, live stats) over a [`PoolFactory`], plus a stress run with random
+//! stale leases counted, live stats) over a [`BackendFactory`] (so a backend that lives elsewhere runs it too), plus a stress run with random
 //! failures and panics. A test file runs it for a backend with `pool_suite!(name, Factory)`.
 //!
 //! The backends are wrapped in a [`Spy`] that records the delays the pool asks `retry_after` for
@@ -15,32 +15,10 @@ use std::thread;
 use std::time::Duration;
 
 use taskq::pool::{Context, ExponentialBackoff, FixedBackoff, Jitter, Pool, SplitMix64};
-use taskq::strategy::Waiting;
-use taskq::{Backend, Clock, ManualClock, Queue, Task, TaskStatus};
+use taskq::{Backend, ManualClock, Task, TaskStatus};
 
-use super::{Memory, Opts, Rng};
-
-/// Builds a backend with `u64` ids and `String` payloads on a given clock.
-pub trait PoolFactory {
-    /// The backend.
-    type B: Backend<u64, String> + 'static;
-    /// A fresh, empty backend with these options whose delays and waits run on `clock`.
-    fn backend(opts: Opts, clock: Clock) -> Self::B;
-    /// Shuts the backend down (no more enqueues; leases drain what is left, then `ShutDown`).
-    fn shut_down(b: &Self::B);
-}
-
-impl<W: Waiting + 'static> PoolFactory for Memory<W> {
-    type B = Queue<u64, String, W>;
-    fn backend(opts: Opts, clock: Clock) -> Self::B {
-        opts.apply(Queue::builder().clock(clock))
-            .build()
-            .expect("valid options")
-    }
-    fn shut_down(b: &Self::B) {
-        taskq::TaskQueue::shutdown(b);
-    }
-}
+use super::backend::BackendFactory;
+use super::{Opts, Rng};
 
 /// A gate that `lease` waits at once it holds a task, until the test opens it.
 #[derive(Default)]
@@ -189,9 +167,12 @@ impl Runs {
 /// A handler that fails its first 3 attempts and then succeeds is run 4 times, with attempts
 /// 0..=3; the pool asks `retry_after` for exactly the policy's (un-jittered) delays, 1 s, 2 s,
 /// 4 s; on a manual-clock backend the retries fall due when the test advances the clock.
-pub fn retry_delays_follow_the_policy<F: PoolFactory>() {
+pub fn retry_delays_follow_the_policy<F: BackendFactory>()
+where
+    F::B: 'static,
+{
     let time = ManualClock::new();
-    let b = Arc::new(Spy::new(F::backend(Opts::default(), time.clock())));
+    let b = Arc::new(Spy::new(F::backend(Opts::default().clock(time.clock()))));
     let runs = Runs::default();
     let seen = runs.clone();
     let pool = Pool::builder()
@@ -234,10 +215,13 @@ pub fn retry_delays_follow_the_policy<F: PoolFactory>() {
 /// With full jitter and a fixed seed, the delays the single worker asks for are those the
 /// policy gives for the numbers `SplitMix64::new(seed)` draws, one per failed attempt, each below
 /// its cap.
-pub fn retry_delays_follow_the_seeded_jitter<F: PoolFactory>() {
+pub fn retry_delays_follow_the_seeded_jitter<F: BackendFactory>()
+where
+    F::B: 'static,
+{
     const SEED: u64 = 0xDEC0DE;
     let time = ManualClock::new();
-    let b = Arc::new(Spy::new(F::backend(Opts::default(), time.clock())));
+    let b = Arc::new(Spy::new(F::backend(Opts::default().clock(time.clock()))));
     let policy = ExponentialBackoff::new(Duration::from_millis(100), Duration::from_secs(1));
     let pool = Pool::builder()
         .workers(1)
@@ -285,8 +269,11 @@ fn policy_delay(p: &ExponentialBackoff, attempt: u32, random: u64) -> Duration {
 /// A task that fails every attempt is failed for good at `max_attempts` (`Failed` in the
 /// backend), and its last error is kept: in `last_error`, in `failures`, in the report. A backend
 /// whose own limit is lower fails it sooner, reported the same way.
-pub fn fails_for_good_with_last_error<F: PoolFactory>() {
-    let b = Arc::new(F::backend(Opts::default(), Clock::system()));
+pub fn fails_for_good_with_last_error<F: BackendFactory>()
+where
+    F::B: 'static,
+{
+    let b = Arc::new(F::backend(Opts::default()));
     let pool = Pool::builder()
         .workers(2)
         .max_attempts(3)
@@ -333,7 +320,7 @@ pub fn fails_for_good_with_last_error<F: PoolFactory>() {
     assert!(report.to_string().contains("boom 2 on attempt 2"));
 
     // The backend's own limit (2) is below the pool's (5): its retry_after answers Failed.
-    let b = Arc::new(F::backend(Opts::default().max_attempts(2), Clock::system()));
+    let b = Arc::new(F::backend(Opts::default().max_attempts(2)));
     let pool = Pool::builder()
         .workers(1)
         .max_attempts(5)
@@ -357,8 +344,11 @@ pub fn fails_for_good_with_last_error<F: PoolFactory>() {
 }
 
 /// Failures beyond `failure_retention` are dropped oldest first and counted.
-pub fn failure_retention_bounds_memory<F: PoolFactory>() {
-    let b = Arc::new(F::backend(Opts::default(), Clock::system()));
+pub fn failure_retention_bounds_memory<F: BackendFactory>()
+where
+    F::B: 'static,
+{
+    let b = Arc::new(F::backend(Opts::default()));
     let pool = Pool::builder()
         .workers(1)
         .max_attempts(1)
@@ -379,8 +369,11 @@ pub fn failure_retention_bounds_memory<F: PoolFactory>() {
 /// A panicking handler is caught: the panic counts as a failed attempt (retried, its message as
 /// the error), the single worker thread lives on and runs every later task, and a task that
 /// always panics is failed for good with `panicked` set.
-pub fn panicking_handler_is_retried_and_pool_lives<F: PoolFactory>() {
-    let b = Arc::new(F::backend(Opts::default(), Clock::system()));
+pub fn panicking_handler_is_retried_and_pool_lives<F: BackendFactory>()
+where
+    F::B: 'static,
+{
+    let b = Arc::new(F::backend(Opts::default()));
     let runs = Runs::default();
     let seen = runs.clone();
     let pool = Pool::builder()
@@ -422,8 +415,11 @@ pub fn panicking_handler_is_retried_and_pool_lives<F: PoolFactory>() {
 
 /// Graceful shutdown with both workers busy: no new task is claimed, the two running handlers
 /// finish and are completed, the rest stay queued; none lost, none run twice.
-pub fn graceful_shutdown_lets_in_flight_finish<F: PoolFactory>() {
-    let b = Arc::new(F::backend(Opts::default(), Clock::system()));
+pub fn graceful_shutdown_lets_in_flight_finish<F: BackendFactory>()
+where
+    F::B: 'static,
+{
+    let b = Arc::new(F::backend(Opts::default()));
     let runs = Runs::default();
     let release = Arc::new(AtomicBool::new(false));
     let (seen, released) = (runs.clone(), Arc::clone(&release));
@@ -466,9 +462,12 @@ pub fn graceful_shutdown_lets_in_flight_finish<F: PoolFactory>() {
 
 /// A worker that got a lease just as the pool was told to stop hands it back unrun (`retry`),
 /// after a graceful stop and after a cancel alike: the task is queued again, not lost.
-pub fn lease_not_started_is_handed_back<F: PoolFactory>() {
+pub fn lease_not_started_is_handed_back<F: BackendFactory>()
+where
+    F::B: 'static,
+{
     for cancel in [false, true] {
-        let b = Arc::new(Spy::gated(F::backend(Opts::default(), Clock::system())));
+        let b = Arc::new(Spy::gated(F::backend(Opts::default())));
         let runs = Runs::default();
         let seen = runs.clone();
         let pool = Pool::builder()
@@ -504,9 +503,12 @@ pub fn lease_not_started_is_handed_back<F: PoolFactory>() {
 /// A graceful shutdown whose deadline (on the pool's manual clock) passes while a handler still
 /// runs raises the cancellation flag and returns, naming the task in `still_running`; the
 /// detached worker then hands the cancelled task back: it ends up queued, not lost.
-pub fn graceful_deadline_cancels_the_rest<F: PoolFactory>() {
+pub fn graceful_deadline_cancels_the_rest<F: BackendFactory>()
+where
+    F::B: 'static,
+{
     let pool_time = ManualClock::new();
-    let b = Arc::new(F::backend(Opts::default(), Clock::system()));
+    let b = Arc::new(F::backend(Opts::default()));
     let runs = Runs::default();
     let seen = runs.clone();
     let pool = Pool::builder()
@@ -540,9 +542,12 @@ pub fn graceful_deadline_cancels_the_rest<F: PoolFactory>() {
 
 /// Immediate shutdown: the cancellation flag stops the two long handlers, whose tasks are handed
 /// back; every task is accounted for: completed + handed back + never started == added.
-pub fn immediate_shutdown_accounts_for_every_task<F: PoolFactory>() {
+pub fn immediate_shutdown_accounts_for_every_task<F: BackendFactory>()
+where
+    F::B: 'static,
+{
     const ADDED: u64 = 20;
-    let b = Arc::new(F::backend(Opts::default(), Clock::system()));
+    let b = Arc::new(F::backend(Opts::default()));
     let runs = Runs::default();
     let seen = runs.clone();
     let pool = Pool::builder()
@@ -599,8 +604,11 @@ pub fn immediate_shutdown_accounts_for_every_task<F: PoolFactory>() {
 /// is refused when the worker completes or retries it (the in-memory queue says `InvalidState`:
 /// the task is queued again, not yet re-claimed): counted as stale, no panic, and the task runs
 /// again and completes.
-pub fn stale_leases_are_counted<F: PoolFactory>() {
-    let b = Arc::new(F::backend(Opts::default(), Clock::system()));
+pub fn stale_leases_are_counted<F: BackendFactory>()
+where
+    F::B: 'static,
+{
+    let b = Arc::new(F::backend(Opts::default()));
     let backend = Arc::clone(&b);
     let runs = Runs::default();
     let seen = runs.clone();
@@ -635,8 +643,11 @@ pub fn stale_leases_are_counted<F: PoolFactory>() {
 
 /// The counters are readable while the pool runs: three handlers blocked show as running, with
 /// their ids in flight; afterwards the latency histogram has one sample per handler run.
-pub fn live_stats_while_running<F: PoolFactory>() {
-    let b = Arc::new(F::backend(Opts::default(), Clock::system()));
+pub fn live_stats_while_running<F: BackendFactory>()
+where
+    F::B: 'static,
+{
+    let b = Arc::new(F::backend(Opts::default()));
     let release = Arc::new(AtomicBool::new(false));
     let released = Arc::clone(&release);
     let pool = Pool::builder()
@@ -693,11 +704,14 @@ fn verdict(seed: u64, id: u64, attempts: u32) -> Verdict {
 /// at random (decided by id and attempt, so the expected end of every task is known). Every task
 /// ends exactly once, as expected: its handler ran once per attempt, attempts in order 0, 1, …,
 /// never two at a time; the counters add up.
-pub fn stress_random_failures_and_panics<F: PoolFactory>() {
+pub fn stress_random_failures_and_panics<F: BackendFactory>()
+where
+    F::B: 'static,
+{
     const TASKS: u64 = 300;
     const MAX_ATTEMPTS: u32 = 4;
     const SEED: u64 = 0x5EED;
-    let b = Arc::new(F::backend(Opts::default(), Clock::system()));
+    let b = Arc::new(F::backend(Opts::default()));
     let runs = Runs::default();
     let running: Arc<Vec<AtomicBool>> =
         Arc::new((0..TASKS).map(|_| AtomicBool::new(false)).collect());

@@ -6,13 +6,24 @@
 //!
 //! Invariants (checked by [`Core::check_invariants`]):
 //! - `index` maps each known id to a live slot whose record has that id; every live slot is indexed.
-//! - Each `Queued` record has exactly one live heap entry: the one with its current `seq` and
-//!   `version`. Every other entry is stale (its task was claimed, cancelled or re-prioritised) and
-//!   is dropped when it reaches the top or when the heap is compacted, so cancel is O(1) and a
-//!   claim never touches a record it does not take. `queued` counts the live entries; the heap
-//!   holds at most `2 × queued + 32` entries. No heap entry comes before its parent.
-//! - A record holds its payload if and only if it is `Queued` (a claim moves the payload out to
-//!   the claimer; a failed claim brings it back).
+//! - Each `Queued` record has exactly one live entry in the ready heap: the one with its current
+//!   `seq` and `version`. Every other entry is stale (its task was claimed, cancelled or
+//!   re-prioritised) and is dropped when it reaches the top or when the heap is compacted, so
+//!   cancel is O(1) and a claim never touches a record it does not take. `queued` counts the live
+//!   entries; the heap holds at most `2 × queued + 32` entries. No heap entry comes before its
+//!   parent.
+//! - Each `Scheduled` record has exactly one live entry in the schedule heap (keyed by due time,
+//!   earliest first), under the same rules (`scheduled` counts them; at most
+//!   `2 × scheduled + 32` entries). Every operation that can hand out or order tasks first moves
+//!   the due ones to the ready heap (`promote_due`), each with a fresh `seq`: among equal
+//!   priorities, tasks run in the order they became ready. A scheduled task is never handed out
+//!   before its due time, because it is only in the ready heap after `promote_due` read the clock
+//!   at or past it.
+//! - `due_moved` is set whenever the earliest due time moved earlier; the strategies clear it
+//!   under the lock at the end of the write and wake every sleeping claimer, so that each
+//!   re-times its sleep (a sleeping claimer sleeps at most until the earliest due time it saw).
+//! - A record holds its payload if and only if it is `Queued` or `Scheduled` (a claim moves the
+//!   payload out to the claimer; a failed claim brings it back).
 //! - A record's `claim` is the token of its latest claim; tokens are never reused, so a stale
 //!   claim (its task was finished, forgotten, re-added or claimed again since) never matches.
 //! - The per-status counts in `counts` match the records.
@@ -31,6 +42,7 @@
 use std::borrow::Borrow;
 use std::collections::{hash_map, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
+use std::time::{Duration, Instant};
 
 mod heap;
 #[cfg(test)]
@@ -41,8 +53,8 @@ use heap::{Entry, Heap};
 use crate::mutant::mutant;
 
 use crate::{
-    ClaimError, ClaimedTask, FinishedTask, RestoreError, Retention, Snapshot, Stats, Task,
-    TaskError, TaskStatus, Token, TryAddError,
+    ClaimError, ClaimedTask, Clock, FinishedTask, RestoreError, Retention, ScheduledTask, Snapshot,
+    Stats, Task, TaskError, TaskStatus, Token, TryAddError,
 };
 
 /// A queue's options, set through [`Builder`](crate::Builder).
@@ -51,6 +63,11 @@ pub(crate) struct Config {
     pub(crate) capacity: Option<usize>,
     pub(crate) max_attempts: Option<u32>,
     pub(crate) retention: Retention,
+    /// Where time is read (scheduled tasks, ageing, timeouts).
+    pub(crate) clock: Clock,
+    /// Ageing: a queued task's priority rises by one for every this long it has waited (in
+    /// nanoseconds, at least 1).
+    pub(crate) ageing: Option<u64>,
 }
 
 /// Where the queue is in its shutdown.
@@ -96,6 +113,9 @@ struct Record<K, P> {
     status: TaskStatus,
     /// The token of the latest claim (0: never claimed).
     claim: u64,
+    /// Nanoseconds since the core's epoch: when a `Scheduled` task falls due; when a `Queued`
+    /// task became ready, if the queue ages tasks (else 0).
+    due: u64,
 }
 
 /// What a failed or cancelled operation leaves for the caller to drop once the lock is released.
@@ -110,6 +130,14 @@ pub struct Core<K, P, S = crate::DefaultHashBuilder> {
     heap: Heap,
     /// Queued tasks: the live heap entries.
     queued: usize,
+    /// Scheduled tasks, keyed by due time (the key is the negated due time: earliest first).
+    schedule: Heap,
+    /// Scheduled tasks: the live schedule entries.
+    scheduled: usize,
+    /// Set when the earliest due time moved earlier; taken by the strategy (`take_due_moved`).
+    due_moved: bool,
+    /// Time zero of the `due` fields.
+    epoch: Instant,
     /// Finished tasks in the order they finished, for `Retention::KeepLast`: `(slot, seq)`.
     /// Entries whose record has gone (forgotten) are skipped and swept.
     finished_order: VecDeque<(usize, u64)>,
@@ -134,14 +162,67 @@ impl<K, P, S> Core<K, P, S> {
         self.phase != Phase::Open
     }
 
+    /// Whether a bounded queue has no room: its capacity bounds the tasks waiting, queued or
+    /// scheduled.
     pub(crate) fn is_full(&self) -> bool {
-        self.config.capacity.is_some_and(|cap| self.queued >= cap)
+        (self.config.capacity).is_some_and(|cap| self.queued + self.scheduled >= cap)
     }
 
     pub(crate) fn stats(&self) -> Stats {
         Stats {
             queued: self.queued,
+            scheduled: self.scheduled,
             ..self.counts
+        }
+    }
+
+    /// The queue's clock.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.config.clock
+    }
+
+    /// Whether the earliest due time moved earlier since the last call: the strategy then wakes
+    /// every sleeping claimer (under the lock, or right after releasing it).
+    pub(crate) fn take_due_moved(&mut self) -> bool {
+        std::mem::take(&mut self.due_moved)
+    }
+
+    /// Now, in nanoseconds since the epoch.
+    fn now(&self) -> u64 {
+        self.nanos(self.config.clock.now())
+    }
+
+    /// `at` in nanoseconds since the epoch (0 for earlier instants, saturating far ahead).
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `nanos` after the epoch.
+    fn instant(&self, nanos: u64) -> Instant {
+        let at = self.epoch.checked_add(Duration::from_nanos(nanos));
+        at.unwrap_or_else(|| self.epoch + Duration::from_secs(u64::from(u32::MAX)))
+    }
+
+    /// The heap key of a task of `priority` ready since `ready` (ns): the priority itself, or,
+    /// with ageing, the priority less the ageing steps from the epoch to `ready`. Comparing
+    /// `p1 - r1/step` with `p2 - r2/step` is comparing the priorities each will have reached at
+    /// any common later time (`p + (now - r)/step`), so the key never changes while it waits.
+    fn key(&self, priority: i64, ready: u64) -> i64 {
+        match self.config.ageing {
+            None => priority,
+            Some(step) => {
+                let steps = i64::try_from(ready / step).unwrap_or(i64::MAX);
+                priority.saturating_sub(steps)
+            }
+        }
+    }
+
+    /// The ready time (ns) to record for a task that becomes ready now: only ageing needs it.
+    fn ready_now(&self) -> u64 {
+        if self.config.ageing.is_some() {
+            self.now()
+        } else {
+            0
         }
     }
 }
@@ -149,12 +230,16 @@ impl<K, P, S> Core<K, P, S> {
 impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     pub(crate) fn new(config: Config, hasher: S) -> Self {
         Core {
+            epoch: config.clock.now(),
             config,
             index: HashMap::with_hasher(hasher),
             slots: Vec::new(),
             free: Vec::new(),
             heap: Heap::default(),
             queued: 0,
+            schedule: Heap::default(),
+            scheduled: 0,
+            due_moved: false,
             finished_order: VecDeque::new(),
             next_seq: 0,
             last_claim: 0,
@@ -189,30 +274,45 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         self.next_seq
     }
 
+    /// The task's status. A scheduled task past its due time reads `Queued`, although it moves
+    /// to the ready heap only at the next write: it is claimable from that instant on.
     pub(crate) fn status<Q>(&self, id: &Q) -> Option<TaskStatus>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.lookup(id).map(|(_, r)| r.status)
+        self.lookup(id).map(|(_, r)| match r.status {
+            TaskStatus::Scheduled if r.due <= self.now() => TaskStatus::Queued,
+            status => status,
+        })
     }
 
-    /// Accepts a task, or says why not: shut down, then duplicate id, then full.
-    pub(crate) fn add(&mut self, id: K, priority: i64, payload: P) -> Result<(), TryAddError<P>> {
-        self.admit(id, priority, payload, false)
+    /// Accepts a task, ready at once or at `due`, or says why not: shut down, then duplicate
+    /// id, then full. Returns the task's status (`Queued` or `Scheduled`).
+    pub(crate) fn add(
+        &mut self,
+        id: K,
+        priority: i64,
+        payload: P,
+        due: Option<Instant>,
+    ) -> Result<TaskStatus, TryAddError<P>> {
+        self.admit(id, priority, payload, due, false)
             .map_err(|(why, _)| why)
     }
 
     /// [`add`](Self::add) for a batch: a refused task comes back whole. For a duplicate, its id
     /// is a clone of the equal id the queue holds (the one given went into the lookup).
-    pub(crate) fn add_task(&mut self, task: Task<K, P>) -> Result<(), TryAddError<Task<K, P>>> {
+    pub(crate) fn add_task(
+        &mut self,
+        task: Task<K, P>,
+    ) -> Result<TaskStatus, TryAddError<Task<K, P>>> {
         let Task {
             id,
             priority,
             payload,
             ..
         } = task;
-        self.admit(id, priority, payload, true)
+        self.admit(id, priority, payload, None, true)
             .map_err(|(why, id)| {
                 let id = id.expect("admit keeps the id when asked");
                 why.map(|payload| Task::new(id, priority, payload))
@@ -227,11 +327,20 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         id: K,
         priority: i64,
         payload: P,
+        due: Option<Instant>,
         keep_id: bool,
-    ) -> Result<(), (TryAddError<P>, Option<K>)> {
+    ) -> Result<TaskStatus, (TryAddError<P>, Option<K>)> {
         if self.is_shut_down() {
             return Err((TryAddError::ShutDown(payload), Some(id)));
         }
+        // Tasks that fell due are ready before this one: FIFO by the time each became ready.
+        self.promote_due();
+        // Reads the clock only for a task with a due time, or when the queue ages tasks.
+        let later = due.map(|at| self.nanos(at)).filter(|&at| at > self.now());
+        let (status, due) = match later {
+            Some(at) => (TaskStatus::Scheduled, at),
+            None => (TaskStatus::Queued, self.ready_now()),
+        };
         // One hash of the id: the entry both detects a duplicate and takes the new slot. `Hash`,
         // `Eq` (in `entry`) and `Clone` run before anything is changed.
         let vacant = match self.index.entry(id) {
@@ -241,7 +350,8 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             }
             hash_map::Entry::Vacant(vacant) => vacant,
         };
-        if self.config.capacity.is_some_and(|cap| self.queued >= cap) {
+        let waiting = self.queued + self.scheduled;
+        if self.config.capacity.is_some_and(|cap| waiting >= cap) {
             return Err((TryAddError::Full(payload), Some(vacant.into_key())));
         }
         let id = vacant.key().clone();
@@ -257,14 +367,18 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 version: 0,
                 payload: Slot::new(Some(payload)),
                 attempts: 0,
-                status: TaskStatus::Queued,
+                status,
                 claim: 0,
+                due,
             },
         );
         vacant.insert(slot);
         self.counts.total_added += 1;
-        self.enqueue(slot);
-        Ok(())
+        match status {
+            TaskStatus::Scheduled => self.schedule_slot(slot),
+            _ => self.enqueue(slot),
+        }
+        Ok(status)
     }
 
     /// Puts a record in a free slot (or a new one) and returns the slot.
@@ -286,15 +400,19 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     }
 
     /// The slot of the task a claim would take now, or why there is none (`Empty` while open).
+    ///
+    /// After `shutdown()`, scheduled tasks are still handed out as they fall due: `ShutDown` only
+    /// once neither queued nor scheduled tasks are left.
     pub(crate) fn best(&mut self) -> Result<usize, ClaimError> {
         if self.phase == Phase::Stopped {
             return Err(ClaimError::ShutDown);
         }
+        self.promote_due();
         match self.top() {
             Some(slot) => Ok(slot),
             None => {
                 self.heap.shrink_if_sparse();
-                Err(if self.phase == Phase::Draining {
+                Err(if self.phase == Phase::Draining && self.scheduled == 0 {
                     ClaimError::ShutDown
                 } else {
                     ClaimError::Empty
@@ -303,11 +421,72 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         }
     }
 
+    /// When the earliest scheduled task falls due, if any: a claimer that found no task sleeps
+    /// no longer than that.
+    pub(crate) fn next_due(&mut self) -> Option<Instant> {
+        loop {
+            let entry = self.schedule.peek()?;
+            if Self::live_in(&self.slots, &entry, TaskStatus::Scheduled) {
+                return Some(self.instant(Self::due_of(&entry)));
+            }
+            self.schedule.pop();
+        }
+    }
+
+    /// The due time (ns) a schedule entry is keyed by.
+    fn due_of(entry: &Entry) -> u64 {
+        entry.priority().unsigned_abs()
+    }
+
+    /// Moves every scheduled task whose due time has come to the ready heap, earliest first,
+    /// each with a fresh `seq` (so it queues behind the tasks that were ready before it).
+    fn promote_due(&mut self) {
+        if self.scheduled == 0 {
+            return;
+        }
+        let now = self.now();
+        while let Some(entry) = self.schedule.peek() {
+            if !Self::live_in(&self.slots, &entry, TaskStatus::Scheduled) {
+                self.schedule.pop();
+                continue;
+            }
+            let due = Self::due_of(&entry);
+            if mutant!(PromoteEarly => false, else due > now) {
+                break;
+            }
+            self.schedule.pop();
+            self.scheduled -= 1;
+            let seq = self.next_seq();
+            let record = self.record_mut(entry.slot());
+            record.status = TaskStatus::Queued;
+            record.seq = seq;
+            // With ageing, it has been ready since its due time.
+            record.due = due;
+            self.enqueue(entry.slot());
+        }
+        self.schedule.shrink_if_sparse();
+    }
+
+    /// Puts the record in `slot`, which just became scheduled (its `due` set), on the schedule.
+    fn schedule_slot(&mut self, slot: usize) {
+        let earliest = self.next_due().map(|at| self.nanos(at));
+        self.scheduled += 1;
+        let record = self.slots[slot].as_mut().expect("scheduled slot is live");
+        record.version = record.version.wrapping_add(1);
+        let due = record.due;
+        let key = i64::try_from(due).map_or(i64::MIN + 1, |due| -due);
+        self.schedule
+            .push(Entry::new(key, record.seq, slot, record.version));
+        if earliest.map_or(true, |earliest| due < earliest) {
+            mutant!(ScheduleSkipsWake => {}, else self.due_moved = true);
+        }
+    }
+
     /// The slot of the best queued task, if any. Stale entries (of cancelled or re-prioritised
     /// tasks) that reached the top are dropped on the way.
     fn top(&mut self) -> Option<usize> {
         while let Some(entry) = self.heap.peek() {
-            if Self::live_in(&self.slots, &entry, entry.slot()) {
+            if Self::live_in(&self.slots, &entry, TaskStatus::Queued) {
                 return Some(entry.slot());
             }
             self.heap.pop();
@@ -315,10 +494,11 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         None
     }
 
-    /// Whether `entry`, pointing at `slot`, is the live entry of a queued record.
-    fn live_in(slots: &[Option<Record<K, P>>], entry: &Entry, slot: usize) -> bool {
-        matches!(slots.get(slot), Some(Some(r))
-            if r.status == TaskStatus::Queued && r.seq == entry.seq() && r.version == entry.version)
+    /// Whether `entry` is the live entry of a record in `status` (`Queued` for the ready heap,
+    /// `Scheduled` for the schedule).
+    fn live_in(slots: &[Option<Record<K, P>>], entry: &Entry, status: TaskStatus) -> bool {
+        matches!(slots.get(entry.slot()), Some(Some(r))
+            if r.status == status && r.seq == entry.seq() && r.version == entry.version)
     }
 
     /// Puts the record in `slot`, which just became queued, on the heap.
@@ -332,7 +512,9 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     fn push_entry(&mut self, slot: usize) {
         let record = self.slots[slot].as_mut().expect("enqueued slot is live");
         record.version = record.version.wrapping_add(1);
-        let entry = Entry::new(record.priority, record.seq, slot, record.version);
+        let (priority, ready, seq, version) =
+            (record.priority, record.due, record.seq, record.version);
+        let entry = Entry::new(self.key(priority, ready), seq, slot, version);
         self.heap.push(entry);
     }
 
@@ -340,11 +522,14 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     /// heap holds at most `2 × queued + 32` entries. O(entries), paid once per that many
     /// cancels or re-prioritisations: amortised O(1).
     fn compact_heap_if_stale(&mut self) {
+        let slots = &self.slots;
         if self.heap.len() > 2 * self.queued + 32 {
-            let slots = &self.slots;
-            self.heap
-                .rebuild(|entry| Self::live_in(slots, entry, entry.slot()));
+            (self.heap).rebuild(|entry| Self::live_in(slots, entry, TaskStatus::Queued));
             self.heap.shrink_if_sparse();
+        }
+        if self.schedule.len() > 2 * self.scheduled + 32 {
+            (self.schedule).rebuild(|entry| Self::live_in(slots, entry, TaskStatus::Scheduled));
+            self.schedule.shrink_if_sparse();
         }
     }
 
@@ -500,12 +685,13 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     }
 
     /// Ends a claim unsuccessfully. With `retry`, the task goes back in the queue (behind its
-    /// equals, payload restored) unless it has used up its attempts; without, it fails for good.
-    /// Returns the new status, and the payload to drop after unlocking when there is one.
+    /// equals, payload restored; `Scheduled` until `retry` has passed if it is not zero) unless it
+    /// has used up its attempts; without, it fails for good. Returns the new status, and the
+    /// payload to drop after unlocking when there is one.
     pub(crate) fn fail(
         &mut self,
         task: Task<K, P>,
-        retry: bool,
+        retry: Option<Duration>,
     ) -> (Result<TaskStatus, TaskError>, Leftover<P>) {
         let slot = match self.claimed_slot(&task.id, task.token) {
             Ok(slot) => slot,
@@ -513,29 +699,55 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         };
         self.counts.processing -= 1;
         let max = self.config.max_attempts;
-        let seq = self.next_seq();
         let record = self.record_mut(slot);
         record.attempts = record.attempts.saturating_add(1);
-        if !retry || max.is_some_and(|max| record.attempts >= max) {
+        let Some(delay) = retry.filter(|_| max.map_or(true, |max| record.attempts < max)) else {
             self.finish(slot, TaskStatus::Failed);
             return (Ok(TaskStatus::Failed), Some(task.payload));
-        }
-        record.status = TaskStatus::Queued;
+        };
+        // Tasks that fell due meanwhile are ready before this one.
+        self.promote_due();
+        let now = self.now_if(!delay.is_zero() || self.config.ageing.is_some());
+        let seq = self.next_seq();
+        let record = self.record_mut(slot);
         record.seq = seq;
         *record.payload.get() = Some(task.payload);
-        self.enqueue(slot);
-        (Ok(TaskStatus::Queued), None)
+        if delay.is_zero() {
+            record.status = TaskStatus::Queued;
+            record.due = now;
+            self.enqueue(slot);
+            return (Ok(TaskStatus::Queued), None);
+        }
+        record.status = TaskStatus::Scheduled;
+        let delay = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        record.due = now.saturating_add(delay);
+        self.schedule_slot(slot);
+        (Ok(TaskStatus::Scheduled), None)
     }
 
-    /// Cancels a queued task; returns its payload (to drop after unlocking) if it did.
+    /// Now (ns since the epoch) if `needed`, else 0 (without reading the clock).
+    fn now_if(&self, needed: bool) -> u64 {
+        if needed {
+            self.now()
+        } else {
+            0
+        }
+    }
+
+    /// Cancels a queued or scheduled task; returns its payload (to drop after unlocking) if it
+    /// did.
     pub(crate) fn cancel<Q>(&mut self, id: &Q) -> Leftover<P>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let slot = self.slot_in(id, TaskStatus::Queued).ok()?;
-        // Its heap entry goes stale once the record is no longer queued.
-        self.queued -= 1;
+        let (slot, record) = self.lookup(id)?;
+        // Its heap entry goes stale once the record is no longer queued (or scheduled).
+        match record.status {
+            TaskStatus::Queued => self.queued -= 1,
+            TaskStatus::Scheduled => self.scheduled -= 1,
+            _ => return None,
+        }
         let payload = self.record_mut(slot).payload.get().take();
         self.finish(slot, TaskStatus::Cancelled);
         self.compact_heap_if_stale();
@@ -547,12 +759,18 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let slot = self.slot_in(id, TaskStatus::Queued)?;
-        if self.record_mut(slot).priority != priority {
-            // A new entry under the new key; the old one goes stale.
-            self.record_mut(slot).priority = priority;
-            self.push_entry(slot);
-            self.compact_heap_if_stale();
+        let (slot, record) = self.lookup(id).ok_or(TaskError::NotFound)?;
+        match record.status {
+            // The schedule is keyed by due time: the priority counts once it is ready.
+            TaskStatus::Scheduled => self.record_mut(slot).priority = priority,
+            TaskStatus::Queued if record.priority != priority => {
+                // A new entry under the new key; the old one goes stale.
+                self.record_mut(slot).priority = priority;
+                self.push_entry(slot);
+                self.compact_heap_if_stale();
+            }
+            TaskStatus::Queued => {}
+            current => return Err(TaskError::InvalidState { current }),
         }
         Ok(())
     }
@@ -583,10 +801,11 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         was_open
     }
 
-    /// Stops everything and returns the queued tasks, best first, marked cancelled.
+    /// Stops everything and returns the queued tasks, best first, then the scheduled ones,
+    /// earliest first, all marked cancelled.
     pub(crate) fn shutdown_now(&mut self) -> Vec<Task<K, P>> {
         self.phase = Phase::Stopped;
-        let mut out = Vec::with_capacity(self.queued);
+        let mut out = Vec::with_capacity(self.queued + self.scheduled);
         while let Some(slot) = self.top() {
             // `take` clones the id before it changes anything; then the claim becomes a cancel.
             let task = self.take(slot);
@@ -595,6 +814,28 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             out.push(task);
         }
         self.heap.shrink_if_sparse();
+        while let Some(entry) = self.schedule.peek() {
+            if !Self::live_in(&self.slots, &entry, TaskStatus::Scheduled) {
+                self.schedule.pop();
+                continue;
+            }
+            let slot = entry.slot();
+            // `K::clone` first: if it panics, this task is still scheduled and consistent.
+            let id = self.slots[slot].as_ref().expect("live").id.clone();
+            self.schedule.pop();
+            self.scheduled -= 1;
+            let record = self.record_mut(slot);
+            let task = Task {
+                id,
+                priority: record.priority,
+                payload: (record.payload.get().take()).expect("a scheduled task has its payload"),
+                attempts: record.attempts,
+                token: Token::default(),
+            };
+            self.finish(slot, TaskStatus::Cancelled);
+            out.push(task);
+        }
+        self.schedule.shrink_if_sparse();
         out
     }
 
@@ -695,14 +936,19 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             *slot = remap[*slot];
         }
         let slots = &self.slots;
-        self.heap.rebuild(|entry| {
-            let slot = remap[entry.slot()];
-            let live = slot != usize::MAX && Self::live_in(slots, entry, slot);
-            if live {
+        for (heap, status) in [
+            (&mut self.heap, TaskStatus::Queued),
+            (&mut self.schedule, TaskStatus::Scheduled),
+        ] {
+            heap.rebuild(|entry| {
+                let slot = remap[entry.slot()];
+                if slot == usize::MAX {
+                    return false;
+                }
                 Heap::rename(entry, slot);
-            }
-            live
-        });
+                Self::live_in(slots, entry, status)
+            });
+        }
         let order = std::mem::take(&mut self.finished_order);
         self.finished_order = order
             .into_iter()
@@ -721,15 +967,31 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         let mut counts = Stats::default();
         let mut live = 0;
         let mut live_entries = vec![0u32; self.slots.len()];
+        let mut live_scheduled = vec![0u32; self.slots.len()];
         for e in self.heap.entries() {
             if e.slot() >= self.slots.len() {
                 return Err(format!("heap entry for slot {} beyond the slots", e.slot()));
             }
-            if Self::live_in(&self.slots, e, e.slot()) {
+            if Self::live_in(&self.slots, e, TaskStatus::Queued) {
                 live_entries[e.slot()] += 1;
                 let r = self.slots[e.slot()].as_ref().expect("live");
-                if r.priority != e.priority() {
+                if self.key(r.priority, r.due) != e.priority() {
                     return Err(format!("heap key of slot {} is stale", e.slot()));
+                }
+            }
+        }
+        for e in self.schedule.entries() {
+            if e.slot() >= self.slots.len() {
+                return Err(format!(
+                    "schedule entry for slot {} beyond the slots",
+                    e.slot()
+                ));
+            }
+            if Self::live_in(&self.slots, e, TaskStatus::Scheduled) {
+                live_scheduled[e.slot()] += 1;
+                let r = self.slots[e.slot()].as_ref().expect("live");
+                if r.due != Self::due_of(e) {
+                    return Err(format!("schedule key of slot {} is stale", e.slot()));
                 }
             }
         }
@@ -738,6 +1000,13 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 "{} heap entries for {} queued tasks: not compacted",
                 self.heap.len(),
                 self.queued
+            ));
+        }
+        if self.schedule.len() > 2 * self.scheduled + 32 {
+            return Err(format!(
+                "{} schedule entries for {} scheduled tasks: not compacted",
+                self.schedule.len(),
+                self.scheduled
             ));
         }
         for (slot, record) in self.slots.iter_mut().enumerate() {
@@ -753,13 +1022,22 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                     r.status
                 ));
             }
-            if r.payload.get().is_some() != (r.status == TaskStatus::Queued) {
+            let entries = live_scheduled[slot];
+            if entries != u32::from(r.status == TaskStatus::Scheduled) {
+                return Err(format!(
+                    "slot {slot} is {} with {entries} live schedule entries",
+                    r.status
+                ));
+            }
+            let waiting = matches!(r.status, TaskStatus::Queued | TaskStatus::Scheduled);
+            if r.payload.get().is_some() != waiting {
                 return Err(format!("slot {slot} is {} with payload mismatch", r.status));
             }
             if r.claim > self.last_claim {
                 return Err(format!("slot {slot} has a claim token from the future"));
             }
             match r.status {
+                TaskStatus::Scheduled => counts.scheduled += 1,
                 TaskStatus::Queued => counts.queued += 1,
                 TaskStatus::Processing => counts.processing += 1,
                 TaskStatus::Completed => counts.completed += 1,
@@ -774,6 +1052,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
             ));
         }
         self.heap.check_order()?;
+        self.schedule.check_order()?;
         // Memory follows live tasks: the slots are compacted once three quarters are free, and
         // the order queue of finished tasks holds few stale entries.
         if self.slots.len() > 64 && self.index.len() * 4 < self.slots.len() {
@@ -813,7 +1092,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
     {
         let slots = &self.slots;
         let mut queued: Vec<Entry> = (self.heap.entries().iter())
-            .filter(|e| Self::live_in(slots, e, e.slot()))
+            .filter(|e| Self::live_in(slots, e, TaskStatus::Queued))
             .copied()
             .collect();
         queued.sort_by(|a, b| b.priority().cmp(&a.priority()).then(a.seq().cmp(&b.seq())));
@@ -830,6 +1109,28 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                     .expect("a queued task has its payload"),
                 attempts: r.attempts,
                 token: Token::default(),
+            });
+        }
+        let slots = &self.slots;
+        let mut scheduled: Vec<Entry> = (self.schedule.entries().iter())
+            .filter(|e| Self::live_in(slots, e, TaskStatus::Scheduled))
+            .copied()
+            .collect();
+        scheduled.sort_by(|a, b| b.priority().cmp(&a.priority()).then(a.seq().cmp(&b.seq())));
+        let now = self.now_if(!scheduled.is_empty());
+        for e in scheduled {
+            let r = self.slots[e.slot()]
+                .as_mut()
+                .expect("a schedule slot is live");
+            snapshot.scheduled.push(ScheduledTask {
+                task: Task {
+                    id: r.id.clone(),
+                    priority: r.priority,
+                    payload: (r.payload.get().clone()).expect("a scheduled task has its payload"),
+                    attempts: r.attempts,
+                    token: Token::default(),
+                },
+                due_in: Duration::from_nanos(r.due.saturating_sub(now)),
             });
         }
         let mut processing: Vec<&Record<K, P>> = Vec::new();
@@ -868,8 +1169,12 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         }
         let mut core = Core::new(config, hasher);
         let Snapshot {
-            queued, finished, ..
+            queued,
+            scheduled,
+            finished,
+            ..
         } = snapshot;
+        let now = core.now_if(!scheduled.is_empty() || core.config.ageing.is_some());
         for task in queued {
             if core.index.contains_key(&task.id) {
                 return Err(RestoreError::DuplicateId);
@@ -885,9 +1190,31 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 attempts,
                 status: TaskStatus::Queued,
                 claim: 0,
+                due: now,
             });
             core.enqueue(slot);
         }
+        for ScheduledTask { task, due_in } in scheduled {
+            if core.index.contains_key(&task.id) {
+                return Err(RestoreError::DuplicateId);
+            }
+            let due_in = u64::try_from(due_in.as_nanos()).unwrap_or(u64::MAX);
+            let (id, priority, attempts) = (task.id.clone(), task.priority, task.attempts);
+            let seq = core.next_seq();
+            let slot = core.insert_record(Record {
+                id,
+                priority,
+                seq,
+                version: 0,
+                payload: Slot::new(Some(task.payload)),
+                attempts,
+                status: TaskStatus::Scheduled,
+                claim: 0,
+                due: now.saturating_add(due_in),
+            });
+            core.schedule_slot(slot);
+        }
+        core.due_moved = false;
         for FinishedTask { id, status } in finished {
             if !status.is_finished() {
                 return Err(RestoreError::NotFinished(status));
@@ -905,6 +1232,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
                 attempts: 0,
                 status,
                 claim: 0,
+                due: 0,
             });
             core.finish(slot, status);
         }

@@ -14,6 +14,11 @@
 //! - A claimer that times out takes the lock before giving up: under it, a hand-off has either
 //!   happened (the task is in its channel, and it takes it) or cannot happen any more (it removes
 //!   its channel). A task is never sent to a claimer that has left.
+//! - Scheduled tasks: a claimer sleeps at most until the earliest due time it read under the
+//!   lock in which it enqueued its channel. A write that moves that time earlier sends every
+//!   waiting claimer `Empty` (`retime`) under the lock: each takes the lock again, claims what is
+//!   due, or re-times its sleep. Either way it is off the FIFO once told, so a channel is sent to
+//!   at most once.
 //! - Lock order: the queue's mutex, then a channel's; a claimer never holds its channel's lock
 //!   while taking the queue's, so there is no deadlock.
 
@@ -39,10 +44,12 @@ type Handed<K, P> = Result<(Task<K, P>, Vec<Task<K, P>>), ClaimError>;
 
 type Reply<K, P> = Arc<Oneshot<Handed<K, P>>>;
 
-/// A waiting claimer: its channel, and how many tasks it takes after the first.
+/// A waiting claimer: its channel, how many tasks it takes after the first, and whether its
+/// wait is timed.
 pub struct Waiter<K, P> {
     reply: Reply<K, P>,
     more: usize,
+    timed: bool,
 }
 
 /// Waiting claimers are a FIFO of reply channels under the lock; nothing to notify.
@@ -94,9 +101,15 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for HandOff {
 
     fn notify(&self, _: Wake, _: bool) {}
 
-    fn wake_all(&self, waiting: &Self::Waiting) {
-        for waiter in waiting {
+    fn wake_timed(&self, waiting: &Self::Waiting) {
+        for waiter in waiting.iter().filter(|w| w.timed) {
             waiter.reply.wake();
+        }
+    }
+
+    fn retime(&self, waiting: &mut Self::Waiting) {
+        for waiter in waiting.drain(..) {
+            waiter.reply.send(Err(ClaimError::Empty));
         }
     }
 
@@ -107,10 +120,13 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for HandOff {
         more: &mut More<'_, K, P>,
     ) -> Slept<'a, K, P, S, Self> {
         mutant!(ChannelEnqueueAfterUnlock => { drop(guard); guard = queue.lock(); });
+        // Until the deadline, or until the next scheduled task falls due, if sooner.
+        let until = deadline.sooner(guard.core.next_due(), &queue.clock);
         let reply: Reply<K, P> = Arc::new(Oneshot::new());
         guard.claimers.push_back(Waiter {
             reply: Arc::clone(&reply),
             more: more.as_ref().map_or(0, |(_, max)| *max),
+            timed: until.is_timed(),
         });
         drop(guard);
         let mut deliver = |handed: Handed<K, P>| {
@@ -121,15 +137,25 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for HandOff {
                 task
             }))
         };
-        if let Some(handed) = reply.recv(deadline) {
-            return deliver(handed);
+        match reply.recv(until) {
+            // Told to look again (a task falls due sooner): off the FIFO already.
+            Some(Err(ClaimError::Empty)) => return Slept::Retry(queue.lock()),
+            Some(handed) => return deliver(handed),
+            None => {}
         }
         // Timed out: under the lock no hand-off is in flight, so either it came or it never will.
         let mut guard = queue.lock();
-        if let Some(handed) = mutant!(ChannelTimeoutSkipsRecheck => None, else reply.try_recv()) {
-            return deliver(handed);
+        match mutant!(ChannelTimeoutSkipsRecheck => None, else reply.try_recv()) {
+            Some(Err(ClaimError::Empty)) => return Slept::Retry(guard),
+            Some(handed) => return deliver(handed),
+            None => {}
         }
         guard.claimers.retain(|c| !Arc::ptr_eq(&c.reply, &reply));
-        Slept::Done(Err(ClaimError::Timeout))
+        if deadline.expired() {
+            Slept::Done(Err(ClaimError::Timeout))
+        } else {
+            // Woken for a due task (or by a manual clock's advance): look again.
+            Slept::Retry(guard)
+        }
     }
 }

@@ -20,6 +20,11 @@
 //!   runs after it, sees the count under the same lock and notifies after unlocking; the woken
 //!   thread re-checks before it gives up. So no wake-up is lost, and none is sent when nobody waits.
 //!   Claimers follow the same rule through their [`Claimers`] implementation.
+//! - Scheduled tasks: a claimer that finds no task ready sleeps at most until the earliest due
+//!   time it read under the lock (`Deadline::sooner`), then claims again (and the claim moves the
+//!   due tasks to the ready heap). A write that moves the earliest due time earlier sets the core's
+//!   `due_moved`, and `release` then has every sleeping claimer re-time its sleep, under the same
+//!   lock: so no claimer sleeps past a due time that existed before it slept or appeared since.
 //! - `queued` mirrors the core's queued count, stored under the lock by every write (in
 //!   `release`). It serves `len()` without the lock and tells a claimer that found the queue
 //!   empty when to stop spinning; it never decides anything: the claimer re-locks and claims.
@@ -40,7 +45,7 @@ pub use rwlock::RwLock;
 use crate::memory::core::Core;
 use crate::memory::wait::QueuedCount;
 use crate::mutant::mutant;
-use crate::sync::{self, Condvar, Deadline, MutexGuard};
+use crate::sync::{self, Clock, Condvar, Deadline, MutexGuard};
 use crate::{ClaimError, Task, TaskError, TaskStatus, TryAddError};
 
 mod sealed {
@@ -98,6 +103,8 @@ pub struct Add<K, P> {
     pub(crate) id: K,
     pub(crate) priority: i64,
     pub(crate) payload: P,
+    /// When it falls due (`None`: ready at once).
+    pub(crate) due: Option<std::time::Instant>,
 }
 
 /// What a strategy provides to the one implementation of the contract in `memory/mod.rs`.
@@ -127,10 +134,12 @@ pub trait Strategy<K: Clone + Eq + Hash, P, S: BuildHasher> {
         more: More<'_, K, P>,
     ) -> Result<Task<K, P>, ClaimError>;
 
-    /// Time moved: wakes every blocked claimer and producer, so that each re-checks its deadline
-    /// (and its condition: a spurious wake-up is harmless). No wake-up is lost to a sleeper that
-    /// read the clock before the move but is not asleep yet: it read it under a lock that this
-    /// takes before it notifies, so it is asleep by then.
+    /// Time moved: wakes every blocked claimer in a timed wait, and every blocked producer, so
+    /// that each re-checks its deadline (and its condition: a spurious wake-up is harmless). No
+    /// wake-up is lost to a sleeper that read the clock before the move but is not asleep yet: it
+    /// read it under a lock that this takes before it notifies, so it is asleep by then. A
+    /// claimer in an untimed wait is left asleep, as a real clock's timers would leave it: that
+    /// is what lets a model check catch a claimer that should have timed its sleep and did not.
     fn wake_sleepers(&self);
 }
 
@@ -180,12 +189,15 @@ impl Wake {
     /// Whom an add wakes: a claimer if it queued a task. If it was refused (a duplicate id, say)
     /// while the queue has room, the next blocked producer: this one may have been woken for that
     /// room, and must pass the wake-up on rather than leave the others asleep next to free room.
+    /// A task added for later wakes nobody: if it falls due first, the core's `due_moved` has
+    /// the sleepers re-time their sleep.
     pub(crate) fn after_add<K, P, S, Q>(
-        result: &Result<(), TryAddError<Q>>,
+        result: &Result<TaskStatus, TryAddError<Q>>,
         core: &Core<K, P, S>,
     ) -> Wake {
         match result {
-            Ok(()) => Wake::Claimers(1),
+            Ok(TaskStatus::Scheduled) => Wake::Nobody,
+            Ok(_) => Wake::Claimers(1),
             Err(_) if !core.is_full() => {
                 mutant!(RefusedAddKeepsWake => Wake::Nobody, else Wake::Producers(1))
             }
@@ -237,9 +249,13 @@ pub trait Claimers<K: Clone + Eq + Hash, P>: Sized {
     /// After unlocking: wakes claimers as `wake` says, if `sleeping` said some sleep.
     fn notify(&self, wake: Wake, sleeping: bool);
 
-    /// Under the lock: wakes every waiting claimer without handing it anything, so that it
-    /// re-checks its deadline (see [`Strategy::wake_sleepers`]).
-    fn wake_all(&self, waiting: &Self::Waiting);
+    /// Under the lock: wakes every claimer in a timed wait without handing it anything, so that
+    /// it re-checks its deadline (see [`Strategy::wake_sleepers`]).
+    fn wake_timed(&self, waiting: &Self::Waiting);
+
+    /// Under the lock, after a write that moved the earliest due time earlier: has every
+    /// waiting claimer look at the queue again, so that it re-times its sleep.
+    fn retime(&self, waiting: &mut Self::Waiting);
 
     /// The queue is empty and the deadline has not passed: sleeps, releasing the lock. Returns
     /// the lock to try again with, or the claim's result (for a batch claim, with the rest of
@@ -263,6 +279,8 @@ pub enum Slept<'a, K: Clone + Eq + Hash, P, S, C: Claimers<K, P>> {
 /// The core behind one mutex, producers on a condvar, claimers as `C` says.
 pub struct Locked<K: Clone + Eq + Hash, P, S, C: Claimers<K, P>> {
     state: sync::Mutex<State<K, P, S, C::Waiting>>,
+    /// The core's clock, for the deadlines of sleeps timed to a due task.
+    pub(crate) clock: Clock,
     queued: QueuedCount,
     not_full: Condvar,
     pub(crate) claimers: C,
@@ -279,6 +297,9 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher, C: Claimers<K, P>> Locked<K, P, S,
     fn release(&self, mut state: StateGuard<'_, K, P, S, C>, wake: Wake) {
         let (handed, panic) = C::settle(&mut state);
         let handed = mutant!(ChannelHandOffSkipsProducerWake => 0, else handed);
+        if state.core.take_due_moved() {
+            self.claimers.retime(&mut state.claimers);
+        }
         self.queued.publish(state.core.len());
         let claimers = C::sleeping(&state.claimers);
         let producers = state.producers_waiting > 0;
@@ -311,6 +332,7 @@ where
     fn new(core: Core<K, P, S>) -> Self {
         Locked {
             queued: QueuedCount::new(core.len()),
+            clock: core.clock().clone(),
             state: sync::Mutex::new(State {
                 core,
                 producers_waiting: 0,
@@ -341,12 +363,12 @@ where
         while state.core.add_would_block(&add.id) && !deadline.expired() {
             state = deadline.wait_counted(&self.not_full, state, |s| &mut s.producers_waiting);
         }
-        let result = state.core.add(add.id, add.priority, add.payload);
-        mutant!(ChannelAddSkipsSettle => { drop(state); return result; });
+        let result = state.core.add(add.id, add.priority, add.payload, add.due);
+        mutant!(ChannelAddSkipsSettle => { drop(state); return result.map(|_| ()); });
         let wake = Wake::after_add(&result, &state.core);
         let wake = mutant!(AddSkipsNotify => Wake::Nobody, else wake);
         self.release(state, wake);
-        result
+        result.map(|_| ())
     }
 
     fn claim_until(
@@ -387,7 +409,7 @@ where
     fn wake_sleepers(&self) {
         // Every sleeper checked its deadline under this lock and sleeps by releasing it.
         let state = self.state.lock();
-        self.claimers.wake_all(&state.claimers);
+        self.claimers.wake_timed(&state.claimers);
         drop(state);
         self.not_full.notify_all();
     }

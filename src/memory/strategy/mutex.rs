@@ -7,6 +7,8 @@
 //!   lock and notifies after unlocking; the woken claimer re-checks the queue before it reports a
 //!   timeout. So no wake-up is lost, and none is sent when no claimer sleeps.
 //! - Shutdown notifies every sleeping claimer, each of which then sees the shut-down core.
+//! - A claimer sleeps at most until the earliest due time it read under the lock; a write that
+//!   moves that time earlier notifies every sleeper (`retime`) under the lock, so each re-times.
 
 use std::hash::{BuildHasher, Hash};
 
@@ -28,8 +30,15 @@ pub struct Condvars {
     not_empty: Condvar,
 }
 
+/// The sleeping claimers: all of them, and those in a timed wait.
+#[derive(Debug, Default)]
+pub struct Sleepers {
+    all: usize,
+    timed: usize,
+}
+
 impl<K: Clone + Eq + Hash, P> Claimers<K, P> for Condvars {
-    type Waiting = usize;
+    type Waiting = Sleepers;
 
     fn new() -> Self {
         Condvars {
@@ -37,12 +46,12 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for Condvars {
         }
     }
 
-    fn settle<S: BuildHasher>(_: &mut State<K, P, S, usize>) -> (usize, Option<Panic>) {
+    fn settle<S: BuildHasher>(_: &mut State<K, P, S, Sleepers>) -> (usize, Option<Panic>) {
         (0, None)
     }
 
-    fn sleeping(waiting: &usize) -> bool {
-        *waiting > 0
+    fn sleeping(waiting: &Sleepers) -> bool {
+        waiting.all > 0
     }
 
     fn notify(&self, wake: Wake, sleeping: bool) {
@@ -57,18 +66,31 @@ impl<K: Clone + Eq + Hash, P> Claimers<K, P> for Condvars {
         }
     }
 
-    fn wake_all(&self, _: &usize) {
-        self.not_empty.notify_all();
+    fn wake_timed(&self, waiting: &Sleepers) {
+        if waiting.timed > 0 {
+            self.not_empty.notify_all();
+        }
+    }
+
+    fn retime(&self, waiting: &mut Sleepers) {
+        if waiting.all > 0 {
+            self.not_empty.notify_all();
+        }
     }
 
     fn sleep<'a, S: BuildHasher>(
         queue: &'a Locked<K, P, S, Self>,
-        guard: StateGuard<'a, K, P, S, Self>,
+        mut guard: StateGuard<'a, K, P, S, Self>,
         deadline: Deadline<'_>,
         _: &mut More<'_, K, P>,
     ) -> Slept<'a, K, P, S, Self> {
         let not_empty = &queue.claimers.not_empty;
-        let guard = deadline.wait_counted(not_empty, guard, |s| &mut s.claimers);
+        // Until the deadline, or until the next scheduled task falls due, if sooner.
+        let until = deadline.sooner(guard.core.next_due(), &queue.clock);
+        let timed = usize::from(until.is_timed());
+        guard.claimers.timed += timed;
+        let mut guard = until.wait_counted(not_empty, guard, |s| &mut s.claimers.all);
+        guard.claimers.timed -= timed;
         mutant!(MutexTimeoutSkipsRecheck => { if deadline.expired() { return Slept::Done(Err(ClaimError::Timeout)); } });
         Slept::Retry(guard)
     }

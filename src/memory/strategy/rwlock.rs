@@ -11,6 +11,10 @@
 //!   room) notifies *after* releasing the lock. A woken thread always tries again before it gives
 //!   up, and it reads its deadline under the lock in which it found the queue empty (or full): a
 //!   timeout means that at one instant the deadline had passed and no task (or no room) was there.
+//! - Scheduled tasks: a claimer that found no task ready reads the earliest due time in the same
+//!   critical section and sleeps at most until then. A write that moves the earliest due time
+//!   earlier notifies every registered claimer after releasing the lock (`unlock`); a claimer
+//!   registered before it re-checked, so the notification reaches it (event counts lose none).
 //! - `len()` takes no lock at all: `queued` mirrors `core.len()` and is stored by every writer
 //!   before it releases the write lock.
 
@@ -23,7 +27,7 @@ use super::{take_more, Add, More, Strategy, Wake};
 use crate::memory::core::Core;
 use crate::memory::wait::{QueuedCount, Signal};
 use crate::mutant::mutant;
-use crate::sync::{self, Deadline, RwLockWriteGuard};
+use crate::sync::{self, Clock, Deadline, RwLockWriteGuard};
 use crate::{ClaimError, Task, TryAddError};
 
 /// A read-write lock: status queries and `stats()` run concurrently with each other, and only
@@ -34,16 +38,22 @@ pub enum RwLock {}
 /// The core behind a read-write lock, with an event count for each side that may block.
 pub struct Guarded<K, P, S> {
     core: sync::RwLock<Core<K, P, S>>,
+    clock: Clock,
     queued: QueuedCount,
     claimers: Signal,
     producers: Signal,
 }
 
 impl<K, P, S> Guarded<K, P, S> {
-    /// Publishes the queued count for `len()`, then releases the write lock.
-    fn unlock(&self, core: RwLockWriteGuard<'_, Core<K, P, S>>) {
+    /// Publishes the queued count for `len()`, then releases the write lock; if the write moved
+    /// the earliest due time earlier, has every registered claimer re-time its sleep.
+    fn unlock(&self, mut core: RwLockWriteGuard<'_, Core<K, P, S>>) {
         self.queued.publish(core.len());
+        let retime = core.take_due_moved();
         drop(core);
+        if retime {
+            self.claimers.notify_all();
+        }
     }
 
     fn wake(&self, wake: Wake) {
@@ -65,6 +75,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
     fn new(core: Core<K, P, S>) -> Self {
         Guarded {
             queued: QueuedCount::new(core.len()),
+            clock: core.clock().clone(),
             core: sync::RwLock::new(core),
             claimers: Signal::new(),
             producers: Signal::new(),
@@ -102,7 +113,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
                 continue;
             }
             mutant!(RwLockWakeBeforeWrite => { drop(core); self.wake(Wake::Claimers(1)); core = self.core.write(); });
-            let result = core.add(add.id, add.priority, add.payload);
+            let result = core.add(add.id, add.priority, add.payload, add.due);
             let wake = Wake::after_add(&result, &core);
             let wake = mutant!(RwLockWakeBeforeWrite => Wake::Nobody, else wake);
             self.unlock(core);
@@ -110,7 +121,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
                 self.producers.cancel(ticket);
             }
             self.wake(wake);
-            return result;
+            return result.map(|_| ());
         }
     }
 
@@ -140,6 +151,8 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
             // The deadline is read under the lock, as `Locked` does: a claimer times out only if,
             // at one instant, its deadline had passed and the queue was empty.
             let wait = matches!(result, Err(ClaimError::Empty)) && !deadline.expired();
+            // Until the deadline, or until the next scheduled task falls due, if sooner.
+            let until = deadline.sooner(if wait { core.next_due() } else { None }, &self.clock);
             self.unlock(core);
             if wait {
                 match ticket.take() {
@@ -147,10 +160,10 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
                     None if self.queued.spin_until_queued() => {}
                     None => {
                         ticket = Some(self.claimers.prepare());
-                        mutant!(RwLockRegisterAfterCheck => { self.claimers.wait(ticket.take().expect("just registered"), deadline); });
+                        mutant!(RwLockRegisterAfterCheck => { self.claimers.wait(ticket.take().expect("just registered"), until); });
                     }
                     Some(ticket) => {
-                        self.claimers.wait(ticket, deadline);
+                        self.claimers.wait(ticket, until);
                         mutant!(RwLockTimeoutSkipsRecheck => { if deadline.expired() { return Err(ClaimError::Timeout); } });
                     }
                 }
@@ -171,7 +184,7 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Strategy<K, P, S> for Guarded<K, P
     }
 
     fn wake_sleepers(&self) {
-        self.claimers.wake_all();
+        self.claimers.wake_timed();
         self.producers.wake_all();
     }
 }
