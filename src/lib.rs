@@ -63,6 +63,8 @@ mod hasher;
 mod memory;
 mod mutant;
 #[cfg(not(taskq_loom))]
+pub mod pipeline;
+#[cfg(not(taskq_loom))]
 pub mod pool;
 mod snapshot;
 mod sync;
