@@ -1028,16 +1028,34 @@ fn main() {
             std::process::exit(2);
         }
     };
-    // Poison lines make workers panic; the pool catches it. Keep the report to one line.
+    // Poison lines make workers panic; the pool catches each panic and the summary counts them.
+    // Say so once, on one line, rather than print every one.
+    static SHOWN: AtomicBool = AtomicBool::new(false);
     std::panic::set_hook(Box::new(|info| {
-        let thread = thread::current();
+        let worker = thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("taskq-pool"));
+        if worker && SHOWN.swap(true, SeqCst) {
+            return;
+        }
         let location = info
             .location()
             .map(|l| format!(" at {l}"))
             .unwrap_or_default();
+        let note = if worker {
+            " (caught by the pool: the attempt failed; further panics are counted in the summary)"
+        } else {
+            ""
+        };
+        // Over the progress line, if there is one.
+        let clear = if io::stderr().is_terminal() {
+            "\r\x1b[K"
+        } else {
+            ""
+        };
         eprintln!(
-            "[panic in {}{location}: {}]",
-            thread.name().unwrap_or("?"),
+            "{clear}panic in {}{location}: {}{note}",
+            thread::current().name().unwrap_or("?"),
             panic_text(info.payload())
         );
     }));
@@ -1050,7 +1068,7 @@ fn main() {
                 std::process::exit(130);
             }
             eprintln!(
-                "\nCtrl-C: stopping; the files being parsed finish (Ctrl-C again to exit now)"
+                "\r\x1b[KCtrl-C: stopping; the files being parsed finish (Ctrl-C again to exit now)"
             );
         });
         if let Err(e) = result {

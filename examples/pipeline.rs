@@ -481,6 +481,7 @@ fn main() {
     }
     let bars_done = Arc::new(AtomicBool::new(false));
     let mut bars = None;
+    let show_bars = !cfg.quiet && std::io::stderr().is_terminal();
     let outcome = run(&cfg, |control| {
         let c = control.clone();
         let interrupted = AtomicBool::new(false);
@@ -489,10 +490,13 @@ fn main() {
                 eprintln!("\nsecond Ctrl-C: exiting now");
                 std::process::exit(130);
             }
-            eprintln!("\nCtrl-C: admitting no more items; the ones in flight finish (Ctrl-C again to exit now)");
+            if !show_bars {
+                // (With bars, the output bar says "stopping": a line here would garble them.)
+                eprintln!("Ctrl-C: admitting no more items; the ones in flight finish (Ctrl-C again to exit now)");
+            }
             c.stop();
         });
-        if !cfg.quiet && std::io::stderr().is_terminal() {
+        if show_bars {
             bars = Some(progress_bars(
                 control.clone(),
                 cfg.items,
