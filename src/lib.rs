@@ -62,7 +62,6 @@ mod guard;
 mod hasher;
 mod memory;
 mod mutant;
-#[cfg(not(taskq_loom))]
 pub mod pool;
 mod snapshot;
 mod sync;

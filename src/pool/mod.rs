@@ -33,8 +33,8 @@
 //!   `lease(Some(poll_interval))` (measured on the backend's clock) and reads the flags whenever
 //!   it returns; a busy worker reads them when its handler returns.
 //!
-//! The pool uses the standard library's locks and atomics directly (it is a client of the
-//! contract, outside what the loom models check) and is not compiled under `--cfg taskq_loom`.
+//! The pool uses the standard library's locks, atomics and threads directly, not the crate's
+//! `sync` facade: it is a client of the contract, outside what the loom models check.
 //!
 //! # Example
 //!
