@@ -10,8 +10,8 @@ use std::time::Duration;
 /// `stale`, `handed_back`, or a refused settlement (counted in `backend_errors`); while its
 /// handler runs it is `running`. The handler's own results are counted apart: every run is
 /// `Ok`, an `Err` (`handler_errors`) or a panic (`panicked`). Each counter is read on its own
-/// (relaxed), so a live snapshot may be a few operations out of step between counters; the
-/// final report's are exact.
+/// (relaxed), so a live snapshot may be a few operations out of step between counters; a report
+/// made once every worker has ended (no `still_running`) is exact.
 ///
 /// The number of queued tasks is not here: the [`Backend`](crate::Backend) contract has no way
 /// to ask for it (the in-memory queue's own `len()` and `stats()` tell).
