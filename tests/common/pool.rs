@@ -106,11 +106,11 @@ impl<B: Backend<u64, String>> Backend<u64, String> for Spy<B> {
         lease: Task<u64, String>,
         delay: Duration,
     ) -> Result<TaskStatus, Self::Error> {
-        self.retries
-            .lock()
-            .unwrap()
-            .push((lease.id, lease.attempts, delay));
-        self.inner.retry_after(lease, delay)
+        let (id, attempts) = (lease.id, lease.attempts);
+        let status = self.inner.retry_after(lease, delay);
+        // Recorded once the inner backend has it: a test that saw the record sees its effect.
+        self.retries.lock().unwrap().push((id, attempts, delay));
+        status
     }
     fn fail(&self, lease: Task<u64, String>) -> Result<(), Self::Error> {
         self.inner.fail(lease)
@@ -166,7 +166,7 @@ impl Runs {
 
 /// A handler that fails its first 3 attempts and then succeeds is run 4 times, with attempts
 /// 0..=3; the pool asks `retry_after` for exactly the policy's (un-jittered) delays, 1 s, 2 s,
-/// 4 s; on a manual-clock backend the retries fall due when the test advances the clock.
+/// 4 s; on a manual-clock backend a retry stays `Scheduled` until the test advances the clock.
 pub fn retry_delays_follow_the_policy<F: BackendFactory>()
 where
     F::B: 'static,
@@ -193,6 +193,10 @@ where
         })
         .unwrap();
     b.enqueue(1, 0, "job".into()).unwrap();
+    // Until the backend's clock moves, the first retry waits there, scheduled.
+    wait_until(|| b.retries().len() == 1);
+    assert_eq!(status(&*b, 1), Some(TaskStatus::Scheduled));
+    assert_eq!(runs.of(1), [0]);
     advance_until(&time, || status(&*b, 1) == Some(TaskStatus::Completed));
     F::shut_down(&b.inner);
     let report = pool.join();
