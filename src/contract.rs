@@ -265,7 +265,9 @@ pub trait TaskQueue<K, P>: Send + Sync {
     /// Whether `shutdown()` or `shutdown_now()` was called.
     fn is_shut_down(&self) -> bool;
 
-    /// The number of queued tasks, in O(1).
+    /// The number of queued tasks, in O(1). Scheduled tasks are not counted; a scheduled task
+    /// that fell due is counted from the next operation on the queue (a claim, an add), which
+    /// moves it to the queue, although `get_status` reports it `Queued` from its due time on.
     fn len(&self) -> usize;
 
     /// Whether no task is queued.

@@ -181,10 +181,12 @@ where
     {
         let payload = self.state.write(|core| {
             let payload = core.cancel(id);
-            let wake = if payload.is_some() {
-                Wake::Producers(1)
-            } else {
-                Wake::Nobody
+            let wake = match payload {
+                // The last scheduled task of a draining queue: the sleepers waiting for it learn
+                // that nothing is left.
+                Some(_) if core.is_drained() => Wake::Everyone,
+                Some(_) => Wake::Producers(1),
+                None => Wake::Nobody,
             };
             (payload, mutant!(CancelSkipsWake => Wake::Nobody, else wake))
         });

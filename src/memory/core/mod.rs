@@ -164,6 +164,11 @@ impl<K, P, S> Core<K, P, S> {
 
     /// Whether a bounded queue has no room: its capacity bounds the tasks waiting, queued or
     /// scheduled.
+    /// Whether the queue is shut down (gracefully) with no task left to hand out.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.phase == Phase::Draining && self.queued == 0 && self.scheduled == 0
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         (self.config.capacity).is_some_and(|cap| self.queued + self.scheduled >= cap)
     }
