@@ -673,6 +673,13 @@ where
         (s.workers, s.running, s.handler_runs, s.completed),
         (3, 3, 3, 0)
     );
+    // The backend can tell how many wait (the in-memory queue can): 6, the three running aside.
+    let ready = b.queued().unwrap();
+    assert!(
+        s.queued == ready && ready.map_or(true, |n| n == 6),
+        "{:?}",
+        s.queued
+    );
     let mut in_flight = pool.in_flight();
     in_flight.sort();
     assert_eq!(in_flight, [0, 1, 2]);

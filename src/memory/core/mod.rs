@@ -684,6 +684,22 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         Ok(())
     }
 
+    /// Hands a claimed task back unrun: queued again in its old place, no attempt counted.
+    /// Refused (with the payload handed back) if the claim is not current.
+    pub(crate) fn release(&mut self, task: Task<K, P>) -> Result<(), (TaskError, P)> {
+        // The slot found by the lookup: the token's hint is stale if the slots were compacted.
+        let slot = match self.claimed_slot(&task.id, task.token) {
+            Ok(slot) => slot,
+            Err(e) => return Err((e, task.payload)),
+        };
+        self.counts.processing -= 1;
+        let record = self.record_mut(slot);
+        record.status = TaskStatus::Queued;
+        *record.payload.get() = Some(task.payload);
+        self.enqueue(slot);
+        Ok(())
+    }
+
     /// Whether the claim `token` of `id` is still current.
     pub(crate) fn check_claim(&self, id: &K, token: Token) -> Result<(), TaskError> {
         self.claimed_slot(id, token).map(|_| ())
