@@ -24,7 +24,8 @@
 //!   The pool does not heartbeat: in-memory leases never expire.)
 //! - **None lost at shutdown.** A stop request only sets flags; each worker reads them between
 //!   leases. A worker that was waiting in `lease` when the stop came and got a task hands it back
-//!   at once with `retry`, unrun (`Report::not_started`); a running handler finishes (graceful),
+//!   at once with `release`, unrun, no attempt counted (`Report::not_started`); a running handler
+//!   finishes (graceful),
 //!   or sees the cancellation flag and may give up, in which case its task is handed back with
 //!   `retry` too (`Report::interrupted`). Tasks no worker leased stay in the backend. A worker
 //!   still running when a shutdown's deadline passes keeps its lease and settles it when its
@@ -33,8 +34,8 @@
 //!   `lease(Some(poll_interval))` (measured on the backend's clock) and reads the flags whenever
 //!   it returns; a busy worker reads them when its handler returns.
 //!
-//! The pool uses the standard library's locks and atomics directly (it is a client of the
-//! contract, outside what the loom models check) and is not compiled under `--cfg taskq_loom`.
+//! The pool uses the standard library's locks, atomics and threads directly, not the crate's
+//! `sync` facade: it is a client of the contract, outside what the loom models check.
 //!
 //! # Example
 //!
@@ -120,6 +121,8 @@ pub(crate) struct Shared<K> {
     /// Worker threads not yet ended, and the condvar a shutdown waits on for them.
     live: Mutex<usize>,
     exited: Condvar,
+    /// Asks the backend how many tasks are ready (`Backend::queued`).
+    queued: Box<dyn Fn() -> Option<usize> + Send + Sync>,
 }
 
 struct Failures<K> {
@@ -143,8 +146,11 @@ impl<K> Shared<K> {
     }
 
     fn stats(&self) -> PoolStats {
-        self.counters
-            .snapshot(self.workers, self.started.elapsed(), &self.latency)
+        let stats = (self.counters).snapshot(self.workers, self.started.elapsed(), &self.latency);
+        PoolStats {
+            queued: (self.queued)(),
+            ..stats
+        }
     }
 }
 
@@ -836,6 +842,10 @@ impl PoolBuilder {
             last_backend_error: Mutex::new(None),
             live: Mutex::new(0),
             exited: Condvar::new(),
+            queued: {
+                let backend = Arc::clone(&backend);
+                Box::new(move || backend.queued().ok().flatten())
+            },
         });
         let mut pool = Pool {
             shared: Arc::clone(&shared),
@@ -1056,7 +1066,8 @@ pub struct Report<K> {
     pub failures: Vec<TaskFailure<K>>,
     /// Failures no longer kept.
     pub failures_dropped: u64,
-    /// Tasks leased after the stop request and handed back unrun (`retry`).
+    /// Tasks leased after the stop request and handed back unrun (`Backend::release`: no attempt
+    /// counted).
     pub not_started: Vec<K>,
     /// Tasks whose handlers gave up after the cancellation flag was raised, handed back
     /// (`retry`).

@@ -10,8 +10,8 @@ use std::time::Duration;
 /// `stale`, `handed_back`, or a refused settlement (counted in `backend_errors`); while its
 /// handler runs it is `running`. The handler's own results are counted apart: every run is
 /// `Ok`, an `Err` (`handler_errors`) or a panic (`panicked`). Each counter is read on its own
-/// (relaxed), so a live snapshot may be a few operations out of step between counters; the
-/// final report's are exact.
+/// (relaxed), so a live snapshot may be a few operations out of step between counters; a report
+/// made once every worker has ended (no `still_running`) is exact.
 ///
 /// The number of queued tasks is not here: the [`Backend`](crate::Backend) contract has no way
 /// to ask for it (the in-memory queue's own `len()` and `stats()` tell).
@@ -43,6 +43,10 @@ use std::time::Duration;
 pub struct PoolStats {
     /// Worker threads the pool started.
     pub workers: usize,
+    /// Tasks ready to be leased in the backend, if it can tell ([`Backend::queued`]).
+    ///
+    /// [`Backend::queued`]: crate::Backend::queued
+    pub queued: Option<usize>,
     /// Handlers running now.
     pub running: usize,
     /// Handler calls so far (each attempt of each task is one).
@@ -63,8 +67,8 @@ pub struct PoolStats {
     /// [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) (the task is no longer being
     /// processed). Never applied, never a panic.
     pub stale: u64,
-    /// Leases handed back with `retry` at a shutdown: leased but not started after a stop, or
-    /// cancelled while running (the handler returned `Err` or panicked once cancelled).
+    /// Leases handed back at a shutdown: leased but not started after a stop (`release`), or
+    /// cancelled while running (the handler returned `Err` or panicked once cancelled: `retry`).
     pub handed_back: u64,
     /// Backend operations that failed for another reason than a stale lease (a failed lease
     /// wait or a refused settlement); the last message is in
@@ -133,6 +137,7 @@ impl Counters {
         let secs = elapsed.as_secs_f64();
         PoolStats {
             workers,
+            queued: None,
             running: self.running.load(Relaxed),
             handler_runs: self.handler_runs.load(Relaxed),
             completed,

@@ -28,7 +28,7 @@ pub(crate) struct Worker<K, P, B: ?Sized> {
     pub(crate) rng: SplitMix64,
 }
 
-/// Why a lease goes back with `retry` outside the retry policy.
+/// Why a lease goes back outside the retry policy.
 #[derive(Clone, Copy)]
 enum HandBack {
     /// Leased after the stop request: never run.
@@ -154,12 +154,17 @@ where
         }
     }
 
-    /// Hands a lease back with `retry` (no delay) at a shutdown, and records it.
+    /// Hands a lease back at a shutdown, and records it: unrun with `release` (no attempt
+    /// counted), or, for a handler that ran and gave up when cancelled, with `retry` (no delay).
     fn hand_back(&self, lease: Task<K, P>, why: HandBack, failure: Option<(String, bool)>) {
         let shared = &*self.shared;
         let id = lease.id.clone();
         let attempts = lease.attempts.saturating_add(1);
-        match self.backend.retry(lease) {
+        let handed = match why {
+            HandBack::NotStarted => self.backend.release(lease).map(|()| TaskStatus::Queued),
+            HandBack::Interrupted => self.backend.retry(lease),
+        };
+        match handed {
             // `retry` counts an attempt: a backend with a lower limit may fail it for good.
             Ok(TaskStatus::Failed) => {
                 let (error, panicked) = failure.unwrap_or_else(|| {

@@ -106,11 +106,11 @@ impl<B: Backend<u64, String>> Backend<u64, String> for Spy<B> {
         lease: Task<u64, String>,
         delay: Duration,
     ) -> Result<TaskStatus, Self::Error> {
-        self.retries
-            .lock()
-            .unwrap()
-            .push((lease.id, lease.attempts, delay));
-        self.inner.retry_after(lease, delay)
+        let (id, attempts) = (lease.id, lease.attempts);
+        let status = self.inner.retry_after(lease, delay);
+        // Recorded once the inner backend has it: a test that saw the record sees its effect.
+        self.retries.lock().unwrap().push((id, attempts, delay));
+        status
     }
     fn fail(&self, lease: Task<u64, String>) -> Result<(), Self::Error> {
         self.inner.fail(lease)
@@ -166,7 +166,7 @@ impl Runs {
 
 /// A handler that fails its first 3 attempts and then succeeds is run 4 times, with attempts
 /// 0..=3; the pool asks `retry_after` for exactly the policy's (un-jittered) delays, 1 s, 2 s,
-/// 4 s; on a manual-clock backend the retries fall due when the test advances the clock.
+/// 4 s; on a manual-clock backend a retry stays `Scheduled` until the test advances the clock.
 pub fn retry_delays_follow_the_policy<F: BackendFactory>()
 where
     F::B: 'static,
@@ -193,6 +193,10 @@ where
         })
         .unwrap();
     b.enqueue(1, 0, "job".into()).unwrap();
+    // Until the backend's clock moves, the first retry waits there, scheduled.
+    wait_until(|| b.retries().len() == 1);
+    assert_eq!(status(&*b, 1), Some(TaskStatus::Scheduled));
+    assert_eq!(runs.of(1), [0]);
     advance_until(&time, || status(&*b, 1) == Some(TaskStatus::Completed));
     F::shut_down(&b.inner);
     let report = pool.join();
@@ -669,6 +673,13 @@ where
         (s.workers, s.running, s.handler_runs, s.completed),
         (3, 3, 3, 0)
     );
+    // The backend can tell how many wait (the in-memory queue can): 6, the three running aside.
+    let ready = b.queued().unwrap();
+    assert!(
+        s.queued == ready && ready.map_or(true, |n| n == 6),
+        "{:?}",
+        s.queued
+    );
     let mut in_flight = pool.in_flight();
     in_flight.sort();
     assert_eq!(in_flight, [0, 1, 2]);
@@ -700,75 +711,108 @@ fn verdict(seed: u64, id: u64, attempts: u32) -> Verdict {
     }
 }
 
-/// Stress: 4 workers, tasks added while they run, each attempt failing (30%) or panicking (10%)
-/// at random (decided by id and attempt, so the expected end of every task is known). Every task
-/// ends exactly once, as expected: its handler ran once per attempt, attempts in order 0, 1, …,
-/// never two at a time; the counters add up.
-pub fn stress_random_failures_and_panics<F: BackendFactory>()
-where
-    F::B: 'static,
-{
-    const TASKS: u64 = 300;
-    const MAX_ATTEMPTS: u32 = 4;
-    const SEED: u64 = 0x5EED;
-    let b = Arc::new(F::backend(Opts::default()));
-    let runs = Runs::default();
-    let running: Arc<Vec<AtomicBool>> =
-        Arc::new((0..TASKS).map(|_| AtomicBool::new(false)).collect());
-    let attempts_seen: Arc<Vec<AtomicU32>> =
-        Arc::new((0..TASKS).map(|_| AtomicU32::new(0)).collect());
-    let violations = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (seen, held, counted, bad) = (
-        runs.clone(),
-        Arc::clone(&running),
-        Arc::clone(&attempts_seen),
-        Arc::clone(&violations),
-    );
-    let pool = Pool::builder()
-        .workers(4)
-        .max_attempts(MAX_ATTEMPTS)
-        .backoff(FixedBackoff(Duration::ZERO))
-        .poll_interval(POLL)
-        .spawn(Arc::clone(&b), move |task: &Task<u64, String>| {
+const STRESS_TASKS: u64 = 300;
+const STRESS_MAX_ATTEMPTS: u32 = 4;
+const STRESS_SEED: u64 = 0x5EED;
+
+/// What the stress handler saw: the attempts each id ran with, and any rule it saw broken (a
+/// check that panicked inside the handler would count as the task's failure, so they are kept).
+#[derive(Clone)]
+struct Probe {
+    runs: Runs,
+    held: Arc<Vec<AtomicBool>>,
+    counted: Arc<Vec<AtomicU32>>,
+    violations: Arc<Mutex<Vec<String>>>,
+}
+
+impl Probe {
+    fn new() -> Self {
+        Probe {
+            runs: Runs::default(),
+            held: Arc::new((0..STRESS_TASKS).map(|_| AtomicBool::new(false)).collect()),
+            counted: Arc::new((0..STRESS_TASKS).map(|_| AtomicU32::new(0)).collect()),
+            violations: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The handler: checks that no other worker runs the task and that its attempts follow its
+    /// earlier runs, then fails (30%), panics (10%) or succeeds, by [`verdict`].
+    fn handler(&self) -> impl Fn(&Task<u64, String>) -> Result<(), String> + Send + Sync + 'static {
+        let probe = self.clone();
+        move |task| {
             let id = task.id as usize;
-            seen.record(task);
-            // No check may panic in here (it would count as the task's failure): record them.
-            if held[id].swap(true, SeqCst) {
-                bad.lock()
-                    .unwrap()
-                    .push(format!("task {id} run by two workers at once"));
+            probe.runs.record(task);
+            if probe.held[id].swap(true, SeqCst) {
+                probe.violation(format!("task {id} run by two workers at once"));
             }
-            let before = counted[id].fetch_add(1, SeqCst);
+            let before = probe.counted[id].fetch_add(1, SeqCst);
             if before != task.attempts {
-                bad.lock().unwrap().push(format!(
+                probe.violation(format!(
                     "task {id}: attempts {} on its run {}",
                     task.attempts,
                     before + 1
                 ));
             }
             thread::yield_now();
-            held[id].store(false, SeqCst);
-            match verdict(SEED, task.id, task.attempts) {
+            probe.held[id].store(false, SeqCst);
+            match verdict(STRESS_SEED, task.id, task.attempts) {
                 Verdict::Ok => Ok(()),
                 Verdict::Err => Err(format!("error {id}/{}", task.attempts)),
                 Verdict::Panic => panic!("panic {id}/{}", task.attempts),
             }
-        })
+        }
+    }
+
+    fn violation(&self, v: String) {
+        self.violations.lock().unwrap().push(v);
+    }
+
+    fn violations(&self) -> Vec<String> {
+        self.violations.lock().unwrap().clone()
+    }
+}
+
+fn stress_pool<F: BackendFactory>(probe: &Probe) -> (Arc<F::B>, Pool<u64>)
+where
+    F::B: 'static,
+{
+    let b = Arc::new(F::backend(Opts::default()));
+    let pool = Pool::builder()
+        .workers(4)
+        .max_attempts(STRESS_MAX_ATTEMPTS)
+        .backoff(FixedBackoff(Duration::ZERO))
+        .poll_interval(POLL)
+        .spawn(Arc::clone(&b), probe.handler())
         .unwrap();
-    for id in 0..TASKS {
+    (b, pool)
+}
+
+/// Stress: 4 workers, each attempt failing (30%) or panicking (10%) at random (decided by id and
+/// attempt, so the expected end of every task is known), drained. Every task ends exactly once,
+/// as expected: its handler ran once per attempt, attempts in order 0, 1, …, never two at a time;
+/// the counters add up.
+pub fn stress_random_failures_and_panics<F: BackendFactory>()
+where
+    F::B: 'static,
+{
+    let probe = Probe::new();
+    let (b, pool) = stress_pool::<F>(&probe);
+    for id in 0..STRESS_TASKS {
         b.enqueue(id, (id % 3) as i64, format!("job {id}")).unwrap();
     }
     F::shut_down(&b);
     let report = pool.join();
 
-    assert_eq!(*violations.lock().unwrap(), Vec::<String>::new());
+    assert_eq!(probe.violations(), Vec::<String>::new());
     let (mut completed, mut failed, mut panics, mut errors) = (0, 0, 0, 0);
-    for id in 0..TASKS {
-        let verdicts: Vec<_> = (0..MAX_ATTEMPTS).map(|a| verdict(SEED, id, a)).collect();
+    for id in 0..STRESS_TASKS {
+        let verdicts: Vec<_> = (0..STRESS_MAX_ATTEMPTS)
+            .map(|a| verdict(STRESS_SEED, id, a))
+            .collect();
         let ok_at = verdicts.iter().position(|v| *v == Verdict::Ok);
-        let runs_needed = ok_at.map_or(MAX_ATTEMPTS, |a| a as u32 + 1);
+        let runs_needed = ok_at.map_or(STRESS_MAX_ATTEMPTS, |a| a as u32 + 1);
         let want: Vec<u32> = (0..runs_needed).collect();
-        assert_eq!(runs.of(id), want, "task {id}: attempts run");
+        assert_eq!(probe.runs.of(id), want, "task {id}: attempts run");
         let want_status = if ok_at.is_some() {
             completed += 1;
             TaskStatus::Completed
@@ -789,14 +833,77 @@ where
     let s = &report.stats;
     assert_eq!((s.completed, s.failed), (completed, failed));
     assert_eq!((s.panicked, s.handler_errors), (panics, errors));
-    assert_eq!(s.handler_runs, runs.total() as u64);
-    assert_eq!(s.retried, s.handler_runs - TASKS);
+    assert_eq!(s.handler_runs, probe.runs.total() as u64);
+    assert_eq!(s.retried, s.handler_runs - STRESS_TASKS);
     assert_eq!(
         (s.stale, s.handed_back, s.backend_errors, s.running),
         (0, 0, 0, 0)
     );
     assert_eq!(report.failures.len() as u64, failed);
     assert_eq!(report.worker_panics, 0);
+}
+
+/// Stress, cut short: the same random failures and panics, and `shutdown_now` once a third of
+/// the tasks completed. Every task is accounted for: completed or failed as its verdicts say,
+/// or back in the backend (handed back, retried, or never leased), none left `Processing`; no
+/// task ran twice at once or out of attempt order; every lease ended in exactly one outcome.
+pub fn stress_shutdown_now_mid_run<F: BackendFactory>()
+where
+    F::B: 'static,
+{
+    let probe = Probe::new();
+    let (b, pool) = stress_pool::<F>(&probe);
+    for id in 0..STRESS_TASKS {
+        b.enqueue(id, (id % 3) as i64, format!("job {id}")).unwrap();
+    }
+    wait_until(|| pool.stats().completed >= STRESS_TASKS / 3);
+    let report = pool.shutdown_now(LONG);
+
+    assert_eq!(probe.violations(), Vec::<String>::new());
+    assert!(report.still_running.is_empty());
+    let s = &report.stats;
+    let (mut completed, mut failed, mut waiting) = (0, 0, 0);
+    for id in 0..STRESS_TASKS {
+        let ran = probe.runs.of(id);
+        let want: Vec<u32> = (0..ran.len() as u32).collect();
+        assert_eq!(ran, want, "task {id}: attempts run");
+        let verdicts: Vec<_> = ran.iter().map(|&a| verdict(STRESS_SEED, id, a)).collect();
+        let all_failed = verdicts.iter().all(|v| *v != Verdict::Ok);
+        match status(&*b, id) {
+            Some(TaskStatus::Completed) => {
+                completed += 1;
+                assert_eq!(verdicts.last(), Some(&Verdict::Ok), "task {id}");
+                assert!(verdicts[..verdicts.len() - 1]
+                    .iter()
+                    .all(|v| *v != Verdict::Ok));
+            }
+            Some(TaskStatus::Failed) => {
+                failed += 1;
+                assert!(
+                    all_failed && ran.len() == STRESS_MAX_ATTEMPTS as usize,
+                    "task {id}"
+                );
+            }
+            Some(TaskStatus::Queued | TaskStatus::Scheduled) => {
+                waiting += 1;
+                assert!(all_failed, "task {id} succeeded but is back in the queue");
+            }
+            other => panic!("task {id} is {other:?}: lost"),
+        }
+    }
+    assert_eq!((s.completed, s.failed), (completed, failed));
+    assert_eq!(completed + failed + waiting, STRESS_TASKS);
+    assert_eq!(
+        s.completed + s.failed + s.retried + s.handed_back + s.stale + s.backend_errors,
+        s.handler_runs + report.not_started.len() as u64,
+        "every lease ended in exactly one outcome"
+    );
+    assert_eq!(
+        s.handed_back,
+        (report.not_started.len() + report.interrupted.len()) as u64
+    );
+    assert_eq!(s.handler_runs, probe.runs.total() as u64);
+    assert_eq!((s.running, report.worker_panics), (0, 0));
 }
 
 /// Runs the pool suite against one backend: `pool_suite!(name, Factory)`.
@@ -815,7 +922,8 @@ macro_rules! pool_suite {
                 immediate_shutdown_accounts_for_every_task,
                 stale_leases_are_counted,
                 live_stats_while_running,
-                stress_random_failures_and_panics);
+                stress_random_failures_and_panics,
+                stress_shutdown_now_mid_run);
         }
     };
     (@tests $factory:ty; $($test:ident),+) => {

@@ -214,6 +214,20 @@ pub fn shutdown_with_scheduled_tasks<F: Factory>() {
     inv(&q);
 }
 
+pub fn cancelling_the_last_scheduled_task_ends_the_drain<F: Factory>() {
+    // The system clock: a claimer sleeping until the due time an hour away must be woken.
+    let q = F::build::<u64, String>(Opts::default());
+    q.add_task_after(1, 0, s("in an hour"), Duration::from_secs(3600))
+        .unwrap();
+    q.shutdown();
+    thread::scope(|sc| {
+        let claimer = sc.spawn(|| q.get_next_task(None));
+        let_block();
+        assert!(q.cancel_task(&1));
+        assert_eq!(claimer.join().unwrap().unwrap_err(), ClaimError::ShutDown);
+    });
+}
+
 pub fn shutdown_now_returns_queued_then_scheduled<F: Factory>() {
     let (q, _time) = manual::<F>(Opts::default());
     q.add_task_after(1, 9, s("late"), 20 * SEC).unwrap();
@@ -325,7 +339,7 @@ where
 macro_rules! schedule_suite {
     ($name:ident, $factory:ty) => {
         mod $name {
-            $crate::common::schedule::schedule_suite!(@tests $factory; scheduled_task_waits_for_its_time, due_tasks_run_by_priority_then_ready_time, fifo_among_equals_counts_from_the_due_time, cancel_and_reprioritise_while_scheduled, blocked_claimer_wakes_when_a_task_falls_due, blocked_claimer_wakes_on_the_system_clock, fail_task_after_brings_it_back_later, shutdown_with_scheduled_tasks, shutdown_now_returns_queued_then_scheduled, capacity_counts_scheduled_tasks, blocked_producer_wakes_when_a_scheduled_task_is_cancelled, snapshot_keeps_scheduled_tasks, ageing_lets_old_low_priorities_through, backend_retry_after_and_enqueue_after);
+            $crate::common::schedule::schedule_suite!(@tests $factory; scheduled_task_waits_for_its_time, due_tasks_run_by_priority_then_ready_time, fifo_among_equals_counts_from_the_due_time, cancel_and_reprioritise_while_scheduled, blocked_claimer_wakes_when_a_task_falls_due, blocked_claimer_wakes_on_the_system_clock, fail_task_after_brings_it_back_later, shutdown_with_scheduled_tasks, cancelling_the_last_scheduled_task_ends_the_drain, shutdown_now_returns_queued_then_scheduled, capacity_counts_scheduled_tasks, blocked_producer_wakes_when_a_scheduled_task_is_cancelled, snapshot_keeps_scheduled_tasks, ageing_lets_old_low_priorities_through, backend_retry_after_and_enqueue_after);
         }
     };
     (@tests $factory:ty; $($test:ident),+) => {

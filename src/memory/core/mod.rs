@@ -164,6 +164,11 @@ impl<K, P, S> Core<K, P, S> {
 
     /// Whether a bounded queue has no room: its capacity bounds the tasks waiting, queued or
     /// scheduled.
+    /// Whether the queue is shut down (gracefully) with no task left to hand out.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.phase == Phase::Draining && self.queued == 0 && self.scheduled == 0
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         (self.config.capacity).is_some_and(|cap| self.queued + self.scheduled >= cap)
     }
@@ -676,6 +681,22 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         let slot = self.claimed_slot(id, token)?;
         self.counts.processing -= 1;
         self.finish(slot, TaskStatus::Completed);
+        Ok(())
+    }
+
+    /// Hands a claimed task back unrun: queued again in its old place, no attempt counted.
+    /// Refused (with the payload handed back) if the claim is not current.
+    pub(crate) fn release(&mut self, task: Task<K, P>) -> Result<(), (TaskError, P)> {
+        // The slot found by the lookup: the token's hint is stale if the slots were compacted.
+        let slot = match self.claimed_slot(&task.id, task.token) {
+            Ok(slot) => slot,
+            Err(e) => return Err((e, task.payload)),
+        };
+        self.counts.processing -= 1;
+        let record = self.record_mut(slot);
+        record.status = TaskStatus::Queued;
+        *record.payload.get() = Some(task.payload);
+        self.enqueue(slot);
         Ok(())
     }
 
