@@ -477,7 +477,17 @@ fn main() {
     };
     if cfg.panic_at.is_some() {
         // The injected panic is caught and reported; keep the default hook's message short.
-        std::panic::set_hook(Box::new(|info| eprintln!("(caught) {info}")));
+        std::panic::set_hook(Box::new(|info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map_or("?", String::as_str);
+            let at = info
+                .location()
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            eprintln!("panic{at}: {message} (caught: the item fails)");
+        }));
     }
     let bars_done = Arc::new(AtomicBool::new(false));
     let mut bars = None;

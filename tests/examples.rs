@@ -1,7 +1,8 @@
 //! The two systems taskq exists for, `examples/log_ingest.rs` and `examples/pipeline.rs`, run
 //! in-process on small generated inputs: the examples' own engine functions, compiled into this
 //! test as modules, with their outputs checked (not only that they ran). `main` (the command
-//! line, Ctrl-C, progress display) is what the CI's smoke runs of the examples cover.
+//! line, Ctrl-C, progress display) is what the CI's smoke runs of the examples cover. Each test
+//! runs under the test kit's watchdog: a hang fails it within a minute.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -10,6 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
+
+mod common;
 
 #[allow(dead_code)]
 #[path = "../examples/log_ingest.rs"]
@@ -66,6 +69,7 @@ fn ingest_once(cfg: &IngestConfig) -> log_ingest::Summary {
 /// equal the lines of the done files counted again; a second run processes nothing twice.
 #[test]
 fn log_ingest_counts_add_up_and_only_malformed_files_fail() {
+    let _watchdog = common::watchdog!(log_ingest_counts_add_up_and_only_malformed_files_fail);
     let dir = TempDir::new("ingest-counts");
     let cfg = ingest_config(&dir, 3, true);
     let generated = log_ingest::generate(&cfg.dir, 60, 11).unwrap();
@@ -127,6 +131,7 @@ fn log_ingest_counts_add_up_and_only_malformed_files_fail() {
 /// The output's content depends on the input files only, not on the number of workers.
 #[test]
 fn log_ingest_output_does_not_depend_on_the_workers() {
+    let _watchdog = common::watchdog!(log_ingest_output_does_not_depend_on_the_workers);
     let outputs: Vec<String> = [1, 4]
         .into_iter()
         .map(|workers| {
@@ -145,6 +150,7 @@ fn log_ingest_output_does_not_depend_on_the_workers() {
 /// run's.
 #[test]
 fn log_ingest_stop_then_rerun_loses_nothing() {
+    let _watchdog = common::watchdog!(log_ingest_stop_then_rerun_loses_nothing);
     let clean = {
         let dir = TempDir::new("ingest-clean");
         let cfg = ingest_config(&dir, 2, true);
@@ -198,6 +204,7 @@ fn log_ingest_stop_then_rerun_loses_nothing() {
 /// again; whole records are kept.
 #[test]
 fn log_ingest_a_torn_record_is_redone() {
+    let _watchdog = common::watchdog!(log_ingest_a_torn_record_is_redone);
     let dir = TempDir::new("ingest-torn");
     let cfg = ingest_config(&dir, 2, true);
     log_ingest::generate(&cfg.dir, 12, 3).unwrap();
@@ -215,6 +222,7 @@ fn log_ingest_a_torn_record_is_redone() {
 
 #[test]
 fn log_ingest_command_line() {
+    let _watchdog = common::watchdog!(log_ingest_command_line);
     let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     match log_ingest::parse_args(&args("--generate logs 50 --seed 9")).unwrap() {
         log_ingest::Command::Generate { dir, files, seed } => {
@@ -242,6 +250,7 @@ fn log_ingest_command_line() {
 
 #[test]
 fn log_ingest_parses_the_format() {
+    let _watchdog = common::watchdog!(log_ingest_parses_the_format);
     let ok = b"2024-05-01T12:00:00.123Z ERROR auth login failed for user 7";
     assert_eq!(log_ingest::parse_line(ok), Ok(("auth", 3)));
     let err = |l: &[u8]| log_ingest::parse_line(l).unwrap_err();
@@ -289,6 +298,7 @@ fn small_pipeline() -> pipeline::Config {
 /// Every item comes out, in input order, with the results a single thread computes in order.
 #[test]
 fn pipeline_output_is_complete_and_in_order() {
+    let _watchdog = common::watchdog!(pipeline_output_is_complete_and_in_order);
     let cfg = small_pipeline();
     let o = pipeline::run(&cfg, |_| {}).unwrap();
     let seqs: Vec<u64> = o.outputs.iter().map(|(s, _)| *s).collect();
@@ -308,6 +318,7 @@ fn pipeline_output_is_complete_and_in_order() {
 /// failed, cancelled or never started, exactly once.
 #[test]
 fn pipeline_fail_at_accounts_for_every_item() {
+    let _watchdog = common::watchdog!(pipeline_fail_at_accounts_for_every_item);
     for k in [0, 150, 299] {
         let cfg = pipeline::Config {
             fail_at: Some(k),
@@ -346,6 +357,7 @@ fn pipeline_fail_at_accounts_for_every_item() {
 /// A panic in post-processing is caught: the item fails, the pipeline stops, all accounted.
 #[test]
 fn pipeline_panic_at_is_caught() {
+    let _watchdog = common::watchdog!(pipeline_panic_at_is_caught);
     let cfg = pipeline::Config {
         panic_at: Some(40),
         ..small_pipeline()
@@ -363,6 +375,7 @@ fn pipeline_panic_at_is_caught() {
 
 #[test]
 fn pipeline_command_line() {
+    let _watchdog = common::watchdog!(pipeline_command_line);
     let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     let cfg =
         pipeline::parse_args(&args("--items 10 --fail-at 3 --workers 1,2,3 --quiet")).unwrap();

@@ -408,6 +408,7 @@ mod tests {
 
     #[test]
     fn results_come_back_in_chunk_order() {
+        let _watchdog = crate::pipeline::tests::watchdog("results_come_back_in_chunk_order");
         let fan = fan(3, 1);
         let never = CancelToken::new();
         let chunks: Vec<u64> = (0..50).collect();
@@ -426,6 +427,8 @@ mod tests {
     /// panics fails the run after its attempts with the panic's message.
     #[test]
     fn retries_then_failure_with_the_last_error() {
+        let _watchdog =
+            crate::pipeline::tests::watchdog("retries_then_failure_with_the_last_error");
         let fan = fan(2, 3);
         let never = CancelToken::new();
         let tries = Arc::new(AtomicUsize::new(0));
@@ -480,6 +483,7 @@ mod tests {
     /// goes on serving other runs.
     #[test]
     fn cancel_while_waiting() {
+        let _watchdog = crate::pipeline::tests::watchdog("cancel_while_waiting");
         let fan = fan(1, 1);
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
         let cancel = CancelToken::new();

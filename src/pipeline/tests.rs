@@ -6,6 +6,34 @@ use crate::pool::{FixedBackoff, Pool, SplitMix64};
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicI64;
 
+/// Aborts the test binary, naming the test, if it is still running after a minute (a lost
+/// wake-up, a deadlock), so that `cargo test` fails instead of hanging until CI's timeout.
+pub(super) struct Watchdog(Arc<(Mutex<bool>, Condvar)>);
+
+pub(super) fn watchdog(name: &'static str) -> Watchdog {
+    let done = Arc::new((Mutex::new(false), Condvar::new()));
+    let watched = Arc::clone(&done);
+    thread::spawn(move || {
+        let (finished, cv) = &*watched;
+        let guard = lock(finished);
+        let (finished, _) = cv
+            .wait_timeout_while(guard, Duration::from_secs(60), |f| !*f)
+            .unwrap_or_else(PoisonError::into_inner);
+        if !*finished {
+            eprintln!("\nwatchdog: test `{name}` is stuck after 60 s; aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog(done)
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        *lock(&self.0 .0) = true;
+        self.0 .1.notify_one();
+    }
+}
+
 /// A few microseconds of spinning, varying per item, so items finish out of order.
 fn jitter(seq: u64, salt: u64) {
     let spins = SplitMix64::new(seq ^ salt).next_u64() % 2_000;
@@ -71,6 +99,7 @@ fn three_stages<'a>() -> Pipeline<'a, u64, u64> {
 
 #[test]
 fn results_come_out_in_input_order() {
+    let _watchdog = watchdog("results_come_out_in_input_order");
     let mut out = Vec::new();
     let report = three_stages()
         .run(0..2_000u64, |seq, v| out.push((seq, v)))
@@ -91,6 +120,7 @@ fn results_come_out_in_input_order() {
 /// The window bounds the items between admission and the sink, whatever the stages' speeds.
 #[test]
 fn the_window_bounds_items_in_flight() {
+    let _watchdog = watchdog("the_window_bounds_items_in_flight");
     for window in [1, 2, 5] {
         let in_flight = AtomicI64::new(0);
         let most = AtomicI64::new(0);
@@ -132,6 +162,7 @@ fn the_window_bounds_items_in_flight() {
 /// delivered is `0..done` with `done` at most the failed item.
 #[test]
 fn the_first_error_stops_everything() {
+    let _watchdog = watchdog("the_first_error_stops_everything");
     for fail_at in [0u64, 1, 37, 499] {
         let mut out = Vec::new();
         let report = Pipeline::new()
@@ -178,6 +209,7 @@ fn the_first_error_stops_everything() {
 
 #[test]
 fn a_panicking_stage_fails_its_item() {
+    let _watchdog = watchdog("a_panicking_stage_fails_its_item");
     let mut out = Vec::new();
     let report = Pipeline::new()
         .stage(
@@ -201,6 +233,7 @@ fn a_panicking_stage_fails_its_item() {
 /// failed.
 #[test]
 fn items_interrupted_by_a_stop_are_cancelled_not_failed() {
+    let _watchdog = watchdog("items_interrupted_by_a_stop_are_cancelled_not_failed");
     // Item 3 fails only once item 0 was delivered and items 1 and 2 are running in "wait",
     // where they wait for the stop that item 3's failure brings.
     let delivered_0 = AtomicBool::new(false);
@@ -252,6 +285,7 @@ fn items_interrupted_by_a_stop_are_cancelled_not_failed() {
 
 #[test]
 fn a_panicking_sink_stops_the_pipeline() {
+    let _watchdog = watchdog("a_panicking_sink_stops_the_pipeline");
     let mut out = Vec::new();
     let report = three_stages()
         .run(0..100u64, |seq, _| {
@@ -270,6 +304,7 @@ fn a_panicking_sink_stops_the_pipeline() {
 
 #[test]
 fn a_panicking_input_fails_the_item_it_was_making() {
+    let _watchdog = watchdog("a_panicking_input_fails_the_item_it_was_making");
     let mut out = Vec::new();
     let inputs = (0..50u64).map(|x| if x == 20 { panic!("no input {x}") } else { x });
     let report = three_stages().run(inputs, |seq, _| out.push(seq)).unwrap();
@@ -285,6 +320,7 @@ fn a_panicking_input_fails_the_item_it_was_making() {
 /// `stop` admits nothing more and lets every admitted item through: nothing is cancelled.
 #[test]
 fn stop_is_graceful() {
+    let _watchdog = watchdog("stop_is_graceful");
     let pipeline = three_stages();
     let control = pipeline.control();
     let mut out = Vec::new();
@@ -310,6 +346,7 @@ fn stop_is_graceful() {
 /// `abort` from another thread stops as an error does.
 #[test]
 fn abort_from_another_thread() {
+    let _watchdog = watchdog("abort_from_another_thread");
     let pipeline = three_stages().count_unstarted(false); // the input is endless
     let control = pipeline.control();
     let mut out = Vec::new();
@@ -331,6 +368,7 @@ fn abort_from_another_thread() {
 
 #[test]
 fn invalid_options_are_refused_before_starting() {
+    let _watchdog = watchdog("invalid_options_are_refused_before_starting");
     let f = |x: u8, _: &StageContext<'_>| Ok::<_, String>(x);
     let err = |p: Pipeline<'_, u8, u8>| p.run([1u8], |_, _| {}).unwrap_err().to_string();
     assert_eq!(err(Pipeline::new()), "a pipeline needs at least one stage");
@@ -352,6 +390,7 @@ fn invalid_options_are_refused_before_starting() {
 /// failing (after the pool's retries) fails its item and stops the pipeline.
 #[test]
 fn a_stage_can_fan_out_to_a_pool() {
+    let _watchdog = watchdog("a_stage_can_fan_out_to_a_pool");
     let fan = FanOut::spawn(
         Pool::builder()
             .workers(3)
