@@ -24,8 +24,9 @@
 //! - **The first error stops every stage.** A stage function's `Err` or panic (caught) fails its
 //!   item and stops the pipeline: nothing more is admitted, the items waiting in any stage's
 //!   queue are cancelled ([`TaskQueue::shutdown_now`]), running stage functions see
-//!   [`StageContext::is_cancelled`] and their results are dropped, and the results already
-//!   finished are still delivered in order up to the first gap. [`Control::abort`] does the same
+//!   [`StageContext::is_cancelled`] (what they return goes no further than the next stage's
+//!   closed queue, except from the last stage), and the results that reach the end are still
+//!   delivered in order up to the first gap. [`Control::abort`] does the same
 //!   from outside; [`Control::stop`] only stops admitting inputs, and everything admitted
 //!   finishes.
 //! - **Every item is accounted for.** The [`PipelineReport`] puts each input in exactly one of:
@@ -202,6 +203,14 @@ pub struct StageContext<'a> {
 impl<'a> StageContext<'a> {
     /// A context for stage `stage` (number `index`, from 0), worker `worker`, item `seq`, with
     /// the flag `cancel` (for calling stage functions outside a pipeline, in tests).
+    ///
+    /// ```
+    /// use taskq::{pipeline::StageContext, pool::CancelToken};
+    ///
+    /// let token = CancelToken::new();
+    /// let ctx = StageContext::new("post", 2, 1, 41, &token);
+    /// assert_eq!((ctx.stage(), ctx.stage_index(), ctx.worker(), ctx.seq()), ("post", 2, 1, 41));
+    /// ```
     pub fn new(
         stage: &'a str,
         index: usize,
@@ -219,33 +228,74 @@ impl<'a> StageContext<'a> {
     }
 
     /// The stage's name.
+    ///
+    /// ```
+    /// # let token = taskq::pool::CancelToken::new();
+    /// let ctx = taskq::pipeline::StageContext::new("decode", 0, 0, 0, &token);
+    /// assert_eq!(ctx.stage(), "decode");
+    /// ```
     pub fn stage(&self) -> &str {
         self.stage
     }
 
     /// The stage's position in the pipeline, from 0.
+    ///
+    /// ```
+    /// # let token = taskq::pool::CancelToken::new();
+    /// let ctx = taskq::pipeline::StageContext::new("post", 2, 0, 0, &token);
+    /// assert_eq!(ctx.stage_index(), 2);
+    /// ```
     pub fn stage_index(&self) -> usize {
         self.index
     }
 
     /// The worker running the function (`0..workers` of this stage).
+    ///
+    /// ```
+    /// # let token = taskq::pool::CancelToken::new();
+    /// let ctx = taskq::pipeline::StageContext::new("s", 0, 3, 0, &token);
+    /// assert_eq!(ctx.worker(), 3);
+    /// ```
     pub fn worker(&self) -> usize {
         self.worker
     }
 
     /// The item's sequence number: its position in the input, from 0.
+    ///
+    /// ```
+    /// # let token = taskq::pool::CancelToken::new();
+    /// let ctx = taskq::pipeline::StageContext::new("s", 0, 0, 17, &token);
+    /// assert_eq!(ctx.seq(), 17);
+    /// ```
     pub fn seq(&self) -> u64 {
         self.seq
     }
 
     /// Whether the pipeline is stopping early (an error, or [`Control::abort`]): the item's
-    /// result will be dropped, so a long function may give up (return `Err`; it is then counted
-    /// as cancelled, not failed).
+    /// result will almost surely be dropped (only the last stage's results can still be
+    /// delivered, in order up to the first gap), so a long function may give up (return `Err`;
+    /// it is then counted as cancelled, not failed).
+    ///
+    /// ```
+    /// let token = taskq::pool::CancelToken::new();
+    /// let ctx = taskq::pipeline::StageContext::new("s", 0, 0, 0, &token);
+    /// assert!(!ctx.is_cancelled());
+    /// token.cancel(); // what the pipeline does when it stops early
+    /// assert!(ctx.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
 
     /// The flag itself, to hand to work the function starts (e.g. [`FanOut::run`]).
+    ///
+    /// ```
+    /// let token = taskq::pool::CancelToken::new();
+    /// let ctx = taskq::pipeline::StageContext::new("s", 0, 0, 0, &token);
+    /// let for_helpers = ctx.cancel_token().clone();
+    /// token.cancel();
+    /// assert!(for_helpers.is_cancelled());
+    /// ```
     pub fn cancel_token(&self) -> &CancelToken {
         self.cancel
     }
@@ -257,6 +307,19 @@ impl<'a> StageContext<'a> {
 ///
 /// `'a` is the lifetime of what the stage functions borrow: the stages run on scoped threads, so
 /// they may borrow from the caller (a [`FanOut`], a configuration).
+///
+/// ```
+/// use taskq::pipeline::{Pipeline, Stage, StageContext};
+///
+/// let scale = 10; // borrowed by a stage
+/// let mut out = Vec::new();
+/// Pipeline::new()
+///     .stage(Stage::new("scale").workers(2), |x: u32, _: &StageContext<'_>| Ok::<_, String>(x * scale))
+///     .stage(Stage::new("show"), |x: u32, _: &StageContext<'_>| Ok::<_, String>(x.to_string()))
+///     .run(1..=3, |_, s| out.push(s))?;
+/// assert_eq!(out, ["10", "20", "30"]);
+/// # Ok::<(), taskq::pipeline::PipelineError>(())
+/// ```
 pub struct Pipeline<'a, In, Out> {
     stages: Vec<StageSpec<'a>>,
     window: Option<usize>,
@@ -519,6 +582,19 @@ impl Control {
     /// Stops admitting inputs; everything already admitted goes through to the sink (a
     /// graceful stop: nothing in flight is lost). The inputs not admitted are reported as
     /// [`never_started`](PipelineReport::never_started). Seen within about 20 ms.
+    ///
+    /// ```
+    /// use taskq::pipeline::{Pipeline, Stage, StageContext, StopCause};
+    ///
+    /// let pipeline = Pipeline::new()
+    ///     .stage(Stage::new("s"), |x: u64, _: &StageContext<'_>| Ok::<_, String>(x));
+    /// let control = pipeline.control();
+    /// control.stop(); // before it starts: nothing is admitted
+    /// let report = pipeline.run(0..100, |_, _| {})?;
+    /// assert_eq!(report.stopped, Some(StopCause::Stopped));
+    /// assert_eq!((report.done, report.never_started), (0, 100));
+    /// # Ok::<(), taskq::pipeline::PipelineError>(())
+    /// ```
     pub fn stop(&self) {
         self.shared.stop.store(true, SeqCst);
     }
@@ -543,6 +619,20 @@ impl Control {
     }
 
     /// The live counts (each read on its own, so they may be a few items out of step).
+    ///
+    /// ```
+    /// use taskq::pipeline::{Pipeline, Stage, StageContext};
+    ///
+    /// let pipeline = Pipeline::new()
+    ///     .stage(Stage::new("a").workers(2), |x: u8, _: &StageContext<'_>| Ok::<_, String>(x))
+    ///     .stage(Stage::new("b"), |x: u8, _: &StageContext<'_>| Ok::<_, String>(x));
+    /// let control = pipeline.control();
+    /// pipeline.run(0..10u8, |_, _| {})?;
+    /// let p = control.progress();
+    /// assert_eq!((p.admitted, p.emitted), (10, 10));
+    /// assert_eq!(p.stages.iter().map(|s| (s.name.as_str(), s.done)).collect::<Vec<_>>(), [("a", 10), ("b", 10)]);
+    /// # Ok::<(), taskq::pipeline::PipelineError>(())
+    /// ```
     pub fn progress(&self) -> Progress {
         let s = &*self.shared;
         Progress {
@@ -565,6 +655,16 @@ impl Control {
 }
 
 /// A running pipeline's counts, from [`Control::progress`].
+///
+/// ```
+/// use taskq::pipeline::{Pipeline, Stage, StageContext};
+///
+/// let pipeline = Pipeline::new()
+///     .stage(Stage::new("only").workers(3), |x: u8, _: &StageContext<'_>| Ok::<_, String>(x));
+/// let p = pipeline.control().progress(); // before it runs
+/// assert_eq!((p.admitted, p.emitted, p.stopping), (0, 0, false));
+/// assert_eq!((p.stages[0].workers, p.stages[0].waiting, p.stages[0].running), (3, 0, 0));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
@@ -579,6 +679,18 @@ pub struct Progress {
 }
 
 /// One stage's counts in a [`Progress`].
+///
+/// ```
+/// use taskq::pipeline::{Pipeline, Stage, StageContext};
+///
+/// let pipeline = Pipeline::new()
+///     .stage(Stage::new("odd").workers(2), |x: u8, _: &StageContext<'_>| if x % 2 == 1 { Ok(x) } else { Err("even") });
+/// let control = pipeline.control();
+/// pipeline.run([1, 3, 4], |_, _| {})?;
+/// let s = &control.progress().stages[0];
+/// assert_eq!((s.name.as_str(), s.failed), ("odd", 1));
+/// # Ok::<(), taskq::pipeline::PipelineError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StageProgress {
@@ -597,6 +709,18 @@ pub struct StageProgress {
 }
 
 /// An item whose stage function failed.
+///
+/// ```
+/// use taskq::pipeline::{Pipeline, Stage, StageContext};
+///
+/// let report = Pipeline::new()
+///     .stage(Stage::new("parse"), |s: &str, _: &StageContext<'_>| s.parse::<i32>())
+///     .run(["12", "twelve"], |_, _| {})?;
+/// let f = &report.failed[0];
+/// assert_eq!((f.seq, f.stage.as_str(), f.panicked), (1, "parse", false));
+/// assert_eq!(f.error, "invalid digit found in string");
+/// # Ok::<(), taskq::pipeline::PipelineError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ItemFailure {
@@ -612,6 +736,27 @@ pub struct ItemFailure {
 }
 
 /// An item that was in flight when the pipeline stopped early, and where it was.
+///
+/// ```
+/// use taskq::pipeline::{CancelledAt, Pipeline, Stage, StageContext};
+///
+/// // Item 1 waits in "slow" until item 2's failure stops everything: cancelled there.
+/// let report = Pipeline::new()
+///     .stage(Stage::new("slow").workers(2), |x: u8, ctx: &StageContext<'_>| {
+///         while x == 1 && !ctx.is_cancelled() {
+///             std::thread::yield_now();
+///         }
+///         match x {
+///             2 => Err("two"),
+///             _ if ctx.is_cancelled() => Err("gave up"), // counted as cancelled
+///             _ => Ok(x),
+///         }
+///     })
+///     .run(1..=2u8, |_, _| {})?;
+/// assert_eq!(report.cancelled[0].seq, 0); // (item 1 is input 0)
+/// assert_eq!(report.cancelled[0].at, CancelledAt::Interrupted("slow".into()));
+/// # Ok::<(), taskq::pipeline::PipelineError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CancelledItem {
@@ -622,6 +767,13 @@ pub struct CancelledItem {
 }
 
 /// Where a [`CancelledItem`] was.
+///
+/// ```
+/// use taskq::pipeline::CancelledAt;
+///
+/// let at = CancelledAt::Queued("post".into());
+/// assert_ne!(at, CancelledAt::Held);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CancelledAt {
@@ -635,6 +787,16 @@ pub enum CancelledAt {
 }
 
 /// Why a pipeline stopped before its input ran out.
+///
+/// ```
+/// use taskq::pipeline::{Pipeline, Stage, StageContext, StopCause};
+///
+/// let report = Pipeline::new()
+///     .stage(Stage::new("s"), |x: u8, _: &StageContext<'_>| if x < 5 { Ok(x) } else { Err("big") })
+///     .run(0..10u8, |_, _| {})?;
+/// assert!(matches!(&report.stopped, Some(StopCause::Failure(f)) if f.seq == 5));
+/// # Ok::<(), taskq::pipeline::PipelineError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StopCause {
@@ -648,6 +810,17 @@ pub enum StopCause {
 }
 
 /// One stage's totals in a [`PipelineReport`].
+///
+/// ```
+/// use taskq::pipeline::{Pipeline, Stage, StageContext};
+///
+/// let report = Pipeline::new()
+///     .stage(Stage::new("a").workers(2), |x: u8, _: &StageContext<'_>| Ok::<_, String>(x))
+///     .run(0..4u8, |_, _| {})?;
+/// let a = &report.stages[0];
+/// assert_eq!((a.name.as_str(), a.workers, a.done, a.failed), ("a", 2, 4, 0));
+/// # Ok::<(), taskq::pipeline::PipelineError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StageReport {
