@@ -818,7 +818,10 @@ pub fn w7<W: Waiting, S: BuildHasher + Send + Sync + 'static>(
         .workers(pairs)
         .poll_interval(Duration::from_millis(10))
         .spawn(std::sync::Arc::clone(&q), move |task: &Task<u64, u64>| {
-            assert_eq!(task.payload, task.id, "a task came with another task's payload");
+            assert_eq!(
+                task.payload, task.id,
+                "a task came with another task's payload"
+            );
             counted.fetch_add(1, Ordering::Relaxed);
             Ok::<(), String>(())
         })
