@@ -335,11 +335,85 @@ where
     q.complete(&lease).unwrap();
 }
 
+/// Many threads on the system clock: producers add tasks for now or a few hundred microseconds
+/// ahead, consumers claim with short timeouts and fail a third of their claims with a short delay
+/// (up to three attempts). Every task ends exactly once (completed or failed), no claim comes
+/// before the task's due time, and no claim is lost.
+pub fn stress_scheduled_tasks_each_end_once<F: Factory>() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    use std::sync::Mutex;
+    const PRODUCERS: u64 = 2;
+    const PER: u64 = 400;
+    let q = F::build::<u64, String>(Opts::default().max_attempts(3));
+    let total = PRODUCERS * PER;
+    let ended = AtomicU64::new(0);
+    // Per id: when it may first be claimed (after `add_task_after` returned that is a lower bound).
+    let due: Vec<Mutex<Option<std::time::Instant>>> =
+        (0..total).map(|_| Mutex::new(None)).collect();
+    let ends: Vec<AtomicU64> = (0..total).map(|_| AtomicU64::new(0)).collect();
+    let clock = taskq::Clock::system();
+    thread::scope(|sc| {
+        for pr in 0..PRODUCERS {
+            let (q, due, clock) = (&q, &due, &clock);
+            sc.spawn(move || {
+                let mut rng = super::Rng::new(pr);
+                for id in pr * PER..(pr + 1) * PER {
+                    let delay = Duration::from_micros(rng.below(400));
+                    // The due time is at least now + delay, read before the add.
+                    *due[id as usize].lock().unwrap() = Some(clock.now() + delay);
+                    q.add_task_after(id, rng.below(3) as i64, s(id), delay)
+                        .unwrap();
+                }
+            });
+        }
+        for c in 0..3u64 {
+            let (q, due, ends, ended, clock) = (&q, &due, &ends, &ended, &clock);
+            sc.spawn(move || {
+                let mut rng = super::Rng::new(100 + c);
+                while ended.load(SeqCst) < total {
+                    let Ok(t) = q.get_next_task(Some(Duration::from_millis(5))) else {
+                        continue;
+                    };
+                    let now = clock.now();
+                    let at = due[t.id as usize].lock().unwrap().expect("added");
+                    assert!(now >= at, "task {} claimed before it was due", t.id);
+                    assert_eq!(t.payload, s(t.id));
+                    let id = t.id as usize;
+                    if rng.below(3) == 0 {
+                        let delay = Duration::from_micros(rng.below(300));
+                        *due[id].lock().unwrap() = Some(clock.now() + delay);
+                        if q.fail_task_after(t, delay).unwrap() == TaskStatus::Failed {
+                            ends[id].fetch_add(1, SeqCst);
+                            ended.fetch_add(1, SeqCst);
+                        }
+                    } else {
+                        q.complete_claim(&t.id, t.token()).unwrap();
+                        ends[id].fetch_add(1, SeqCst);
+                        ended.fetch_add(1, SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    for (id, n) in ends.iter().enumerate() {
+        assert_eq!(
+            n.load(SeqCst),
+            1,
+            "task {id} ended {} times",
+            n.load(SeqCst)
+        );
+    }
+    let st = q.stats();
+    assert_eq!(st.completed + st.failed, total as usize);
+    assert_eq!((st.queued, st.scheduled, st.processing), (0, 0, 0));
+    inv(&q);
+}
+
 /// Runs the scheduling suite against one backend.
 macro_rules! schedule_suite {
     ($name:ident, $factory:ty) => {
         mod $name {
-            $crate::common::schedule::schedule_suite!(@tests $factory; scheduled_task_waits_for_its_time, due_tasks_run_by_priority_then_ready_time, fifo_among_equals_counts_from_the_due_time, cancel_and_reprioritise_while_scheduled, blocked_claimer_wakes_when_a_task_falls_due, blocked_claimer_wakes_on_the_system_clock, fail_task_after_brings_it_back_later, shutdown_with_scheduled_tasks, cancelling_the_last_scheduled_task_ends_the_drain, shutdown_now_returns_queued_then_scheduled, capacity_counts_scheduled_tasks, blocked_producer_wakes_when_a_scheduled_task_is_cancelled, snapshot_keeps_scheduled_tasks, ageing_lets_old_low_priorities_through, backend_retry_after_and_enqueue_after);
+            $crate::common::schedule::schedule_suite!(@tests $factory; scheduled_task_waits_for_its_time, due_tasks_run_by_priority_then_ready_time, fifo_among_equals_counts_from_the_due_time, cancel_and_reprioritise_while_scheduled, blocked_claimer_wakes_when_a_task_falls_due, blocked_claimer_wakes_on_the_system_clock, fail_task_after_brings_it_back_later, shutdown_with_scheduled_tasks, cancelling_the_last_scheduled_task_ends_the_drain, shutdown_now_returns_queued_then_scheduled, capacity_counts_scheduled_tasks, blocked_producer_wakes_when_a_scheduled_task_is_cancelled, snapshot_keeps_scheduled_tasks, ageing_lets_old_low_priorities_through, backend_retry_after_and_enqueue_after, stress_scheduled_tasks_each_end_once);
         }
     };
     (@tests $factory:ty; $($test:ident),+) => {
