@@ -1,4 +1,4 @@
-// `compare`: runs the benchmark workloads (W1..W6, W1 and W2 with two priority distributions;
+// `compare`: runs the benchmark workloads (W1..W7, W1 and W2 with two priority distributions;
 // benches/common, shared with the criterion benches) against every contender and measures each
 // one's memory per queued task; prints a table of median throughputs with ratios to the best peer
 // (`reference`, `skiplist`, `priority-queue`) and to `limit`, checks the README's performance
@@ -135,7 +135,7 @@ fn usage() -> String {
          OPTIONS:\n  \
          --tasks N          tasks per run (N below; default 150000)\n  \
          --threads LIST     thread counts, comma-separated (default 1,2,4)\n  \
-         --workloads LIST   any of w1,w6,w2,w3,w4,w5,mem (default all)\n  \
+         --workloads LIST   any of w1,w6,w7,w2,w3,w4,w5,mem (default all)\n  \
          --dists LIST       priority distributions for W1 and W2: few (0..100), distinct \
          (default both)\n  \
          --contenders LIST  any of {} (default all; ratios need the peers and limit)\n  \
@@ -238,7 +238,8 @@ struct Row {
     /// Against the textbook `reference` (JSON only, for continuity with older runs).
     vs_reference: Option<f64>,
     vs_limit: Option<f64>,
-    /// W6: the same contender's W1 (same distribution and threads) tasks/s, and W6 / W1.
+    /// W6 and W7: the same contender's W1 (same distribution and threads) tasks/s, and W6 / W1
+    /// (or W7 / W1).
     w1_tasks_per_s: Option<f64>,
     vs_w1: Option<f64>,
     /// W4: what became of the cancels, per repetition.
@@ -469,7 +470,7 @@ fn measure(o: &Options) -> (Vec<Row>, Vec<MemRow>) {
         .filter(|r| r.workload == Workload::W1)
         .map(|r| ((r.contender, r.dist, r.threads), r.tasks_per_s))
         .collect();
-    for r in rows.iter_mut().filter(|r| r.workload == Workload::W6) {
+    for r in (rows.iter_mut()).filter(|r| matches!(r.workload, Workload::W6 | Workload::W7)) {
         r.w1_tasks_per_s = w1.get(&(r.contender, r.dist, r.threads)).copied();
         r.vs_w1 = r.w1_tasks_per_s.map(|x| r.tasks_per_s / x);
     }
@@ -522,6 +523,13 @@ fn extra_columns(w: Workload) -> Vec<Column> {
                     .map_or_else(|| "-".into(), |x| format!("{:.3}", x / 1e6))
             }),
             ("W6/W1", |r: &Row| ratio(r.vs_w1)),
+        ],
+        Workload::W7 => vec![
+            ("W1 Mtasks/s", |r: &Row| {
+                r.w1_tasks_per_s
+                    .map_or_else(|| "-".into(), |x| format!("{:.3}", x / 1e6))
+            }),
+            ("pool/by hand", |r: &Row| ratio(r.vs_w1)),
         ],
         _ => Vec::new(),
     }
@@ -717,6 +725,27 @@ fn targets(rows: &[Row], memory: &[MemRow]) -> Vec<(String, Option<bool>)> {
             ),
             Some(x <= 1.0),
         ));
+    }
+    for c in Contender::ALL.iter().filter(|c| c.is_strategy()) {
+        for t in [2, 4] {
+            if let (Some(w7), Some(w1)) = (
+                find(rows, Workload::W7, *c, t),
+                find(rows, Workload::W1, *c, t),
+            ) {
+                let x = w7.tasks_per_s / w1.tasks_per_s;
+                out.push((
+                    format!(
+                        "w7 threads={t}: {} through the worker pool (no-op handler) is {x:.2}x \
+                         its hand-claimed W1 throughput ({:.2} vs {:.2} M tasks/s; measured, no \
+                         target)",
+                        c.name(),
+                        w7.tasks_per_s / 1e6,
+                        w1.tasks_per_s / 1e6
+                    ),
+                    None,
+                ));
+            }
+        }
     }
     for c in Contender::ALL.iter().filter(|c| c.is_strategy()) {
         for t in [2, 4] {

@@ -265,7 +265,9 @@ pub trait TaskQueue<K, P>: Send + Sync {
     /// Whether `shutdown()` or `shutdown_now()` was called.
     fn is_shut_down(&self) -> bool;
 
-    /// The number of queued tasks, in O(1).
+    /// The number of queued tasks, in O(1). Scheduled tasks are not counted; a scheduled task
+    /// that fell due is counted from the next operation on the queue (a claim, an add), which
+    /// moves it to the queue, although `get_status` reports it `Queued` from its due time on.
     fn len(&self) -> usize;
 
     /// Whether no task is queued.
@@ -312,7 +314,8 @@ pub trait TaskQueue<K, P>: Send + Sync {
 
 /// The contract for a task store that can fail or lives elsewhere (a database, another
 /// process): every operation is fallible, a claim is a lease fenced by a [`Token`], and every
-/// operation on a lease is refused once the lease is stale (its task was finished, re-added, or
+/// operation on a lease is refused with an error of kind [`ErrorKind::Stale`] once the lease is
+/// stale (its claim was ended by anyone: completed, retried, failed; or its task was re-added or
 /// claimed again since), so a task is never completed twice nor overwritten after it finished.
 ///
 /// The worker pool builds on this contract only. The in-memory [`Queue`](crate::Queue)
@@ -385,6 +388,19 @@ pub trait Backend<K, P>: Send + Sync {
     /// Fails the leased task for good, whatever attempts it has left.
     fn fail(&self, lease: Task<K, P>) -> Result<(), Self::Error>;
 
+    /// Hands the leased task back unrun: it is queued again in its place, without counting an
+    /// attempt (a worker that leased it as it was told to stop). The default is
+    /// [`retry`](Self::retry), which does count one; the in-memory queue overrides it.
+    fn release(&self, lease: Task<K, P>) -> Result<(), Self::Error> {
+        self.retry(lease).map(|_| ())
+    }
+
+    /// How many tasks are ready to be leased, if the store can tell cheaply (`Ok(None)` if not,
+    /// the default). The worker pool shows it in its live counters.
+    fn queued(&self) -> Result<Option<usize>, Self::Error> {
+        Ok(None)
+    }
+
     /// The task's status, `None` if it is unknown.
     fn status(&self, id: &K) -> Result<Option<TaskStatus>, Self::Error>;
 }
@@ -426,9 +442,9 @@ pub trait BackendError: Error + Send + Sync + 'static {
 /// q.enqueue(1, 0, ()).unwrap();
 /// let lease = q.lease(None).unwrap().unwrap();
 /// q.complete(&lease).unwrap();
-/// let err = q.complete(&lease).unwrap_err();
-/// assert_eq!(err, MemoryError::Task(TaskError::InvalidState { current: taskq::TaskStatus::Completed }));
-/// assert_eq!(err.kind(), ErrorKind::InvalidState);
+/// let err = q.complete(&lease).unwrap_err(); // that claim has ended: the lease is stale
+/// assert_eq!(err, MemoryError::Task(TaskError::Stale));
+/// assert_eq!(err.kind(), ErrorKind::Stale);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

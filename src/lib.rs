@@ -5,7 +5,10 @@
 //! payload to them, and then complete it or hand it back to be retried. Higher
 //! priorities run first; equal priorities run first in, first out. Tasks can be cancelled while
 //! queued and re-prioritised in O(log n); finished tasks are remembered for
-//! [`get_status`](TaskQueue::get_status) according to a [`Retention`] policy. `shutdown()` drains
+//! [`get_status`](TaskQueue::get_status) according to a [`Retention`] policy. Tasks can wait for
+//! their time ([`add_task_after`](TaskQueue::add_task_after),
+//! [`fail_task_after`](TaskQueue::fail_task_after): [`TaskStatus::Scheduled`] until due), and
+//! [`Builder::ageing`] keeps low priorities from starving. `shutdown()` drains
 //! gracefully, `shutdown_now()` hands the queued tasks back; a claim tells a timeout
 //! ([`ClaimError::Timeout`]) from a shutdown ([`ClaimError::ShutDown`]).
 //!
@@ -62,6 +65,8 @@ mod guard;
 mod hasher;
 mod memory;
 mod mutant;
+pub mod pipeline;
+pub mod pool;
 mod snapshot;
 mod sync;
 mod task;

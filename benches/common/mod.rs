@@ -263,14 +263,29 @@ pub enum Workload {
     W5,
     /// W1 with batches of `BATCH`: producers add, consumers claim and complete in batches.
     W6,
+    /// W1 with the consumers replaced by a `taskq::pool::Pool` of as many workers running a
+    /// no-op handler: what the pool costs over claiming by hand (taskq strategies only).
+    W7,
     /// Not timed: a queue with default options filled with PREFILL tasks; its peak heap bytes per
     /// queued task (measured by `compare`'s counting allocator).
     Mem,
 }
 
 impl Workload {
-    /// All of them, in order (W6 beside W1, which it is a variant of).
-    pub const ALL: [Workload; 7] = [
+    /// All of them, in order (W6 and W7 beside W1, which they are variants of).
+    pub const ALL: [Workload; 8] = [
+        Workload::W1,
+        Workload::W6,
+        Workload::W7,
+        Workload::W2,
+        Workload::W3,
+        Workload::W4,
+        Workload::W5,
+        Workload::Mem,
+    ];
+
+    /// The workloads any queue can run: all but W7, which needs taskq's worker pool.
+    pub const QUEUE: [Workload; 7] = [
         Workload::W1,
         Workload::W6,
         Workload::W2,
@@ -294,6 +309,7 @@ impl Workload {
             Workload::W4 => "w4",
             Workload::W5 => "w5",
             Workload::W6 => "w6",
+            Workload::W7 => "w7",
             Workload::Mem => "mem",
         }
     }
@@ -322,6 +338,7 @@ impl Workload {
             Workload::W4 => format!("W4 cancel-heavy at depth {prefill}"),
             Workload::W5 => format!("W5 single thread at depth {prefill}"),
             Workload::W6 => format!("W6 = W1 in batches of {BATCH}"),
+            Workload::W7 => "W7 = W1 consumed by the worker pool".to_string(),
             Workload::Mem => format!("Memory: {prefill} tasks queued, default options"),
         };
         format!("{what}, {}", dist.describe())
@@ -341,6 +358,7 @@ impl Workload {
     pub fn threads_meaning(self) -> &'static str {
         match self {
             Workload::W1 | Workload::W6 => "P = C = threads (2 x threads threads in all)",
+            Workload::W7 => "P producers, a pool of P workers",
             Workload::W2 | Workload::W4 => "worker threads",
             Workload::W3 => "reader threads (plus 1 worker)",
             Workload::W5 | Workload::Mem => "always 1",
@@ -405,6 +423,14 @@ impl Workload {
                  all N are done. Peers without a batch form loop their single operations. \
                  Retention::KeepAll. tasks/s = N / wall time, comparable with W1's; compare shows \
                  W6/W1 per contender and thread count."
+            }
+            Workload::W7 => {
+                "W7 worker pool: W1 with the consumers replaced by taskq::pool::Pool (P workers, \
+                 the default options but poll_interval 10 ms) running a no-op handler Ok(()) on \
+                 an Arc'd queue of the same strategy; producers as in W1. tasks/s = N / wall time \
+                 from the producers' start barrier until the handler has run N times and the pool \
+                 has joined (after queue.shutdown()). compare shows W7/W1 per strategy and thread \
+                 count: the pool's cost over claiming by hand. taskq strategies only."
             }
             Workload::Mem => {
                 "mem memory per queued task (compare only, not timed): a queue built with \
@@ -471,7 +497,7 @@ impl Contender {
             role: Role::Peer,
             about: "textbook: std Mutex + BinaryHeap<(prio, Reverse(seq), id)> + HashMap, condvar \
                     notified on every add, tombstones for cancel, finished tasks never dropped",
-            workloads: &Workload::ALL,
+            workloads: &Workload::QUEUE,
             runner: |w, threads, p, mem| run_queue(&ReferenceQueue::new(), w, threads, p, mem),
         },
         Contender {
@@ -483,7 +509,7 @@ impl Contender {
                     seq; a parking_lot Mutex + Condvar only to sleep on an empty map (adders \
                     notify only when a claimer sleeps); finished records kept as the workload's \
                     retention says",
-            workloads: &Workload::ALL,
+            workloads: &Workload::QUEUE,
             runner: |w, threads, p, mem| {
                 let q = SkipListQueue::new(w.retention() != Retention::KeepNone);
                 run_queue(&q, w, threads, p, mem)
@@ -497,7 +523,7 @@ impl Contender {
                     (cancel = remove, no tombstones) + HashMap of records, behind one parking_lot \
                     Mutex + Condvar notified only when a claimer sleeps; finished records kept as \
                     the workload's retention says",
-            workloads: &Workload::ALL,
+            workloads: &Workload::QUEUE,
             runner: |w, threads, p, mem| {
                 let q = PriorityQueueQueue::new(w.retention() != Retention::KeepNone);
                 run_queue(&q, w, threads, p, mem)
@@ -546,7 +572,7 @@ impl Contender {
     }
 
     /// The taskq strategy `W` with hasher `S` for its task index.
-    const fn taskq<W: Waiting, S: BuildHasher + Default + Send + Sync>(
+    const fn taskq<W: Waiting, S: BuildHasher + Default + Send + Sync + 'static>(
         name: &'static str,
         short: &'static str,
         role: Role,
@@ -746,7 +772,7 @@ pub fn tasks_per_run(w: Workload, c: Contender, threads: usize, p: Params) -> u6
         threads.max(1) as u64
     };
     match w {
-        Workload::W1 | Workload::W2 | Workload::W6 => p.tasks / t * t,
+        Workload::W1 | Workload::W2 | Workload::W6 | Workload::W7 => p.tasks / t * t,
         Workload::W3 => (p.tasks / 4).max(1),
         Workload::W4 => (p.tasks / 2 / t).max(1) * 2 * t,
         Workload::W5 => p.tasks,
@@ -755,7 +781,7 @@ pub fn tasks_per_run(w: Workload, c: Contender, threads: usize, p: Params) -> u6
 }
 
 /// Runs `w` on a fresh taskq queue with strategy `W` and hasher `S`.
-fn run_taskq<W: Waiting, S: BuildHasher + Default + Send + Sync>(
+fn run_taskq<W: Waiting, S: BuildHasher + Default + Send + Sync + 'static>(
     w: Workload,
     threads: usize,
     p: Params,
@@ -772,7 +798,56 @@ fn run_taskq<W: Waiting, S: BuildHasher + Default + Send + Sync>(
     let q = builder
         .build_with_hasher(S::default())
         .expect("valid options");
+    if w == Workload::W7 {
+        return w7(std::sync::Arc::new(q), threads, p);
+    }
     run_queue(&q, w, threads, p, mem)
+}
+
+/// W7: W1's producers, and a worker pool of as many workers (no-op handler) as consumers.
+pub fn w7<W: Waiting, S: BuildHasher + Send + Sync + 'static>(
+    q: std::sync::Arc<Queue<u64, u64, W, S>>,
+    pairs: usize,
+    p: Params,
+) -> Outcome {
+    let per = p.tasks / pairs as u64;
+    let total = per * pairs as u64;
+    let handled = std::sync::Arc::new(AtomicU64::new(0));
+    let counted = std::sync::Arc::clone(&handled);
+    let pool = taskq::pool::Pool::builder()
+        .workers(pairs)
+        .poll_interval(Duration::from_millis(10))
+        .spawn(std::sync::Arc::clone(&q), move |task: &Task<u64, u64>| {
+            assert_eq!(
+                task.payload, task.id,
+                "a task came with another task's payload"
+            );
+            counted.fetch_add(1, Ordering::Relaxed);
+            Ok::<(), String>(())
+        })
+        .expect("a valid pool");
+    let barrier = Barrier::new(pairs + 1);
+    let start = std::thread::scope(|s| {
+        for i in 0..pairs as u64 {
+            let (q, barrier) = (&q, &barrier);
+            s.spawn(move || {
+                barrier.wait();
+                let mut rng = Rng::new(i);
+                for id in i * per..(i + 1) * per {
+                    taskq::TaskQueue::add_task(&**q, id, rng.priority(p.dist), id).expect("add");
+                }
+            });
+        }
+        barrier.wait();
+        Instant::now()
+    });
+    // Every task added; the pool drains the queue, then stops when it is shut down.
+    taskq::TaskQueue::shutdown(&*q);
+    let report = pool.join();
+    let elapsed = start.elapsed();
+    assert_eq!(handled.load(Ordering::Relaxed), total, "W7: handler runs");
+    assert_eq!(report.stats.completed, total, "W7: completed");
+    outcome(elapsed, total, 0, 0)
 }
 
 /// Runs `w` on `q`.
@@ -790,6 +865,7 @@ fn run_queue<Q: BenchQueue>(
         Workload::W4 => w4(q, threads, p, mem),
         Workload::W5 => w5(q, p),
         Workload::W6 => w6(q, threads, p),
+        Workload::W7 => unreachable!("W7 runs on taskq's own queues only (run_taskq)"),
         Workload::Mem => memory(q, p, mem),
     }
 }
@@ -1070,6 +1146,7 @@ pub fn run_limit(w: Workload, p: Params, mem: Option<MemProbe>) -> Outcome {
     let mut cancels = None;
     let mut held = None;
     let (start, tasks, live) = match w {
+        Workload::W7 => unreachable!("W7 runs on taskq's own queues only"),
         // One thread, no lock: batches change nothing, so W6 is W1.
         Workload::W1 | Workload::W6 => {
             let start = Instant::now();

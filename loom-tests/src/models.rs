@@ -857,6 +857,70 @@ pub fn claimers_wake_on_fail_tasks<Q: LoomQueue>() -> Explored {
     })
 }
 
+/// The due time of the scheduling models' task; their timer moves the clock past it.
+const DUE: Duration = Duration::from_secs(1);
+
+/// A claimer going to sleep racing a task falling due: a claimer blocks in
+/// `get_next_task(None)` on an empty queue (manual clock) while the main thread schedules a task
+/// for `DUE` from now and a timer thread moves the clock past it and wakes the timed sleepers
+/// (as a real clock's timers would: an untimed sleeper is left asleep). Whatever the order, the
+/// claimer gets the task, and not before it was due: it slept no longer than the due time it saw
+/// (or was told to look again when the task was scheduled), and the claim moved the task to the
+/// ready heap only once the clock had reached it. A lost wake-up is a deadlock.
+pub fn claimer_wakes_when_task_falls_due<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("claimer_wakes_when_task_falls_due"), move || {
+        let (time, q) = timed_queue::<Q>(Cfg::default());
+        let due = time.clock().now() + DUE;
+        let q2 = Arc::clone(&q);
+        let clock = time.clock();
+        let claimer = thread::spawn(move || {
+            let task = q2.get_next_task(None);
+            (task.map(|t| t.id), clock.now())
+        });
+        let scheduled = Arc::new(AtomicBool::new(false));
+        let timer = timer(&q, time, &scheduled);
+        q.add_task_at(1, 0, 10, due).unwrap();
+        scheduled.store(true, Ordering::SeqCst);
+        let (claimed, at) = claimer.join().unwrap();
+        timer.join().unwrap();
+        assert_eq!(claimed, Ok(1));
+        assert!(at >= due, "handed out before it was due");
+        assert_eq!(assert_consistent(&*q, &[1]), [TaskStatus::Processing]);
+    })
+}
+
+/// A retry with backoff racing a blocked claimer: task 1 is claimed by the main thread, which
+/// fails it with `fail_task_after(DUE)` while another claimer blocks in `get_next_task(None)`
+/// and a timer thread moves the clock on and wakes the timed sleepers. The retry time counts
+/// from the fail, which may come after the timer's move: so the main thread then moves the clock
+/// past it too (time goes on). The claimer gets the task again (one more attempt), never before
+/// its retry time.
+pub fn claimer_wakes_for_a_delayed_retry<Q: LoomQueue>() -> Explored {
+    explore(&name::<Q>("claimer_wakes_for_a_delayed_retry"), move || {
+        let (time, q) = timed_queue::<Q>(Cfg::default());
+        q.add_task(1, 0, 10).unwrap();
+        let first = q.try_get_next_task().unwrap();
+        let q2 = Arc::clone(&q);
+        let clock = time.clock();
+        let claimer = thread::spawn(move || {
+            let task = q2.get_next_task(None);
+            (task.map(|t| (t.id, t.attempts)), clock.now())
+        });
+        let retry_at = time.clock().now() + DUE;
+        let failed = Arc::new(AtomicBool::new(false));
+        let timer = timer(&q, time.clone(), &failed);
+        assert_eq!(q.fail_task_after(first, DUE), Ok(TaskStatus::Scheduled));
+        failed.store(true, Ordering::SeqCst);
+        time.advance(2 * DUE);
+        q.time_moved();
+        let (claimed, at) = claimer.join().unwrap();
+        timer.join().unwrap();
+        assert_eq!(claimed, Ok((1, 1)));
+        assert!(at >= retry_at, "handed out before its retry time");
+        assert_eq!(assert_consistent(&*q, &[1]), [TaskStatus::Processing]);
+    })
+}
+
 /// The order of a task's statuses over its life, as the status-read models see them.
 fn status_rank(status: Option<TaskStatus>) -> usize {
     match status {

@@ -53,6 +53,8 @@ macro_rules! every_model {
             batch_claim_races_claim,
             producers_wake_on_batch_claim,
             claimers_wake_on_fail_tasks,
+            claimer_wakes_when_task_falls_due,
+            claimer_wakes_for_a_delayed_retry,
             status_read_races_writes,
             status_reads_see_batches_whole,
             status_read_holds_back_copy,

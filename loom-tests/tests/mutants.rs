@@ -198,6 +198,80 @@ mutant!(
     Mutex
 );
 
+// Scheduled tasks, every strategy
+mutant!(
+    mutex_schedule_skips_wake,
+    "ScheduleSkipsWake",
+    claimer_wakes_when_task_falls_due,
+    Mutex
+);
+mutant!(
+    mutex_schedule_skips_wake_retry,
+    "ScheduleSkipsWake",
+    claimer_wakes_for_a_delayed_retry,
+    Mutex
+);
+mutant!(
+    mutex_sleep_ignores_due,
+    "SleepIgnoresDue",
+    claimer_wakes_when_task_falls_due,
+    Mutex
+);
+mutant!(
+    mutex_promote_early,
+    "PromoteEarly",
+    claimer_wakes_when_task_falls_due,
+    Mutex
+);
+mutant!(
+    rwlock_schedule_skips_wake,
+    "ScheduleSkipsWake",
+    claimer_wakes_when_task_falls_due,
+    RwLock
+);
+mutant!(
+    rwlock_schedule_skips_wake_retry,
+    "ScheduleSkipsWake",
+    claimer_wakes_for_a_delayed_retry,
+    RwLock
+);
+mutant!(
+    rwlock_sleep_ignores_due,
+    "SleepIgnoresDue",
+    claimer_wakes_when_task_falls_due,
+    RwLock
+);
+mutant!(
+    rwlock_promote_early,
+    "PromoteEarly",
+    claimer_wakes_when_task_falls_due,
+    RwLock
+);
+mutant!(
+    channel_schedule_skips_wake,
+    "ScheduleSkipsWake",
+    claimer_wakes_when_task_falls_due,
+    Channel
+);
+mutant!(
+    channel_schedule_skips_wake_retry,
+    "ScheduleSkipsWake",
+    claimer_wakes_for_a_delayed_retry,
+    Channel
+);
+mutant!(
+    channel_sleep_ignores_due,
+    "SleepIgnoresDue",
+    claimer_wakes_when_task_falls_due,
+    Channel
+);
+mutant!(
+    channel_promote_early,
+    "PromoteEarly",
+    claimer_wakes_when_task_falls_due,
+    Channel
+);
+
 // RwLockTaskQueue
 mutant!(
     rwlock_wake_before_write,

@@ -182,10 +182,12 @@ where
     {
         let payload = self.state.write(|core| {
             let payload = core.cancel(id);
-            let wake = if payload.is_some() {
-                Wake::Producers(1)
-            } else {
-                Wake::Nobody
+            let wake = match payload {
+                // The last scheduled task of a draining queue: the sleepers waiting for it learn
+                // that nothing is left.
+                Some(_) if core.is_drained() => Wake::Everyone,
+                Some(_) => Wake::Producers(1),
+                None => Wake::Nobody,
             };
             (payload, mutant!(CancelSkipsWake => Wake::Nobody, else wake))
         });
@@ -592,11 +594,11 @@ where
 
     fn heartbeat(&self, task: &Task<K, P>) -> Result<(), MemoryError> {
         let (id, token) = (&task.id, task.token);
-        Ok(self.state.read(|core| core.check_claim(id, token))?)
+        (self.state.read(|core| core.check_claim(id, token))).map_err(lease_error)
     }
 
     fn complete(&self, task: &Task<K, P>) -> Result<(), MemoryError> {
-        Ok(self.complete_claim(&task.id, task.token)?)
+        (self.complete_claim(&task.id, task.token)).map_err(lease_error)
     }
 
     fn enqueue_after(
@@ -611,16 +613,37 @@ where
     }
 
     fn retry_after(&self, task: Task<K, P>, delay: Duration) -> Result<TaskStatus, MemoryError> {
-        Ok(self.fail_with(task, Some(delay))?)
+        (self.fail_with(task, Some(delay))).map_err(lease_error)
     }
 
     fn fail(&self, task: Task<K, P>) -> Result<(), MemoryError> {
-        self.fail_with(task, None)?;
-        Ok(())
+        (self.fail_with(task, None).map(|_| ())).map_err(lease_error)
+    }
+
+    fn release(&self, task: Task<K, P>) -> Result<(), MemoryError> {
+        let (result, leftover) = self.state.write(|core| match core.release(task) {
+            Ok(()) => ((Ok(()), None), Wake::after_fail(1)),
+            Err((e, payload)) => ((Err(e), Some(payload)), Wake::Nobody),
+        });
+        drop(leftover);
+        result.map_err(lease_error)
+    }
+
+    fn queued(&self) -> Result<Option<usize>, MemoryError> {
+        Ok(Some(self.len()))
     }
 
     fn status(&self, id: &K) -> Result<Option<TaskStatus>, MemoryError> {
         Ok(Queue::get_status(self, id))
+    }
+}
+
+/// A refused operation on a lease: a claim that has ended (its task no longer `Processing` under
+/// it) is a stale lease, as the [`Backend`] contract says.
+fn lease_error(e: TaskError) -> MemoryError {
+    match e {
+        TaskError::InvalidState { .. } => MemoryError::Task(TaskError::Stale),
+        e => MemoryError::Task(e),
     }
 }
 

@@ -99,8 +99,37 @@ pub fn stale_lease_is_refused<F: BackendFactory>() {
     assert_eq!(b.status(&1).unwrap(), Some(TaskStatus::Processing));
     b.heartbeat(&second).unwrap();
     b.complete(&second).unwrap();
-    assert_eq!(kind(b.complete(&second)), ErrorKind::InvalidState);
+    // A lease whose claim has ended is stale too, for every operation on it.
+    assert_eq!(kind(b.complete(&second)), ErrorKind::Stale);
+    assert_eq!(kind(b.heartbeat(&second)), ErrorKind::Stale);
+    assert_eq!(kind(b.retry(second.clone())), ErrorKind::Stale);
+    assert_eq!(kind(b.release(second.clone())), ErrorKind::Stale);
+    assert_eq!(kind(b.fail(second)), ErrorKind::Stale);
     assert_eq!(b.status(&1).unwrap(), Some(TaskStatus::Completed));
+}
+
+/// `release` hands a lease back unrun: queued again in its place (first in line again), no
+/// attempt counted; the lease is stale afterwards. `queued` counts the ready tasks (if the
+/// backend can tell).
+pub fn release_hands_back_without_an_attempt<F: BackendFactory>() {
+    let b = F::backend(Opts::default().max_attempts(1));
+    b.enqueue(1, 5, "first".into()).unwrap();
+    b.enqueue(2, 5, "second".into()).unwrap();
+    let counted = b.queued().unwrap();
+    assert!(counted.is_none() || counted == Some(2), "{counted:?}");
+    let lease = b.lease(NOW).unwrap().unwrap();
+    assert_eq!(lease.id, 1);
+    b.release(lease.clone()).unwrap();
+    assert_eq!(kind(b.complete(&lease)), ErrorKind::Stale);
+    assert_eq!(b.status(&1).unwrap(), Some(TaskStatus::Queued));
+    // With one attempt allowed, a counted attempt would have failed it: it is leased again,
+    // still at attempt 0, and still ahead of task 2.
+    let again = b.lease(NOW).unwrap().unwrap();
+    assert_eq!(
+        (again.id, again.attempts, again.payload.as_str()),
+        (1, 0, "first")
+    );
+    b.complete(&again).unwrap();
 }
 
 /// After shutdown, leases drain what is queued, then report `ShutDown` by kind; enqueues are
@@ -124,6 +153,7 @@ macro_rules! backend_suite {
                 lease_order_and_complete,
                 retry_until_attempts_then_failed,
                 stale_lease_is_refused,
+                release_hands_back_without_an_attempt,
                 shutdown_drains_then_reports_shutdown);
         }
     };

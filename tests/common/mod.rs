@@ -1,12 +1,15 @@
 //! The test kit every backend runs: one list of strategies, one factory, the contract suite
-//! (`contract`), the backend-contract suite (`backend`), the stress test (`stress`) and the
-//! linearizability checker (`lin`). A test file instantiates a suite for each strategy with
-//! [`for_each_strategy!`]; a later backend provides a [`Factory`] and instantiates the same suites.
+//! (`contract`), the backend-contract suite (`backend`), the worker-pool suite (`pool`), the
+//! stress test (`stress`) and the linearizability checker (`lin`). A test file instantiates a
+//! suite for each strategy with [`for_each_strategy!`]; a later backend provides a [`Factory`]
+//! and instantiates the same suites.
 #![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod backend;
 pub mod contract;
 pub mod lin;
+pub mod pool;
+pub mod schedule;
 pub mod stress;
 
 use std::hash::Hash;
@@ -27,11 +30,13 @@ macro_rules! for_each_strategy {
 pub(crate) use for_each_strategy;
 
 /// Queue options, applied to any strategy's builder.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Opts {
     pub capacity: Option<usize>,
     pub max_attempts: Option<u32>,
     pub retention: Option<Retention>,
+    pub clock: Option<taskq::Clock>,
+    pub ageing: Option<std::time::Duration>,
 }
 
 impl Opts {
@@ -47,7 +52,21 @@ impl Opts {
         self.retention = Some(r);
         self
     }
+    pub fn clock(mut self, clock: taskq::Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+    pub fn ageing(mut self, step: std::time::Duration) -> Self {
+        self.ageing = Some(step);
+        self
+    }
     pub fn apply<Q>(self, mut b: Builder<Q>) -> Builder<Q> {
+        if let Some(c) = self.clock {
+            b = b.clock(c);
+        }
+        if let Some(a) = self.ageing {
+            b = b.ageing(a);
+        }
         if let Some(c) = self.capacity {
             b = b.capacity(c);
         }

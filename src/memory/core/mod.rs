@@ -27,6 +27,10 @@
 //! - A record's `claim` is the token of its latest claim; tokens are never reused, so a stale
 //!   claim (its task was finished, forgotten, re-added or claimed again since) never matches.
 //! - The per-status counts in `counts` match the records.
+//! - When the journal is on (`RwLockTaskQueue`), every change of a record's status and every
+//!   record created or removed is noted in it (`journal_slot`, `remove_finished`), except a
+//!   scheduled task falling due (its due time says so): the strategy's status mirror publishes
+//!   only what the journal names. `Queue::check_invariants` compares the mirror with the records.
 //! - Memory follows live tasks: at most 64 slots, or at least a quarter of them live; at most
 //!   `2 × finished + 16` entries in the order queue of finished tasks.
 //!
@@ -186,6 +190,11 @@ impl<K, P, S> Core<K, P, S> {
 
     /// Whether a bounded queue has no room: its capacity bounds the tasks waiting, queued or
     /// scheduled.
+    /// Whether the queue is shut down (gracefully) with no task left to hand out.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.phase == Phase::Draining && self.queued == 0 && self.scheduled == 0
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         (self.config.capacity).is_some_and(|cap| self.queued + self.scheduled >= cap)
     }
@@ -750,6 +759,23 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         let slot = self.claimed_slot(id, token)?;
         self.counts.processing -= 1;
         self.finish(slot, TaskStatus::Completed);
+        Ok(())
+    }
+
+    /// Hands a claimed task back unrun: queued again in its old place, no attempt counted.
+    /// Refused (with the payload handed back) if the claim is not current.
+    pub(crate) fn release(&mut self, task: Task<K, P>) -> Result<(), (TaskError, P)> {
+        // The slot found by the lookup: the token's hint is stale if the slots were compacted.
+        let slot = match self.claimed_slot(&task.id, task.token) {
+            Ok(slot) => slot,
+            Err(e) => return Err((e, task.payload)),
+        };
+        self.counts.processing -= 1;
+        self.journal_slot(slot);
+        let record = self.record_mut(slot);
+        record.status = TaskStatus::Queued;
+        *record.payload.get() = Some(task.payload);
+        self.enqueue(slot);
         Ok(())
     }
 

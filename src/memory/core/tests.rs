@@ -1,9 +1,10 @@
 //! Property test of the shared core against a plain reference model: random configs (capacity,
-//! max_attempts, retention) and random sequences of add / pop / complete / fail / cancel /
-//! update_priority / forget / shutdown / shutdown_now, and fenced completes and fails of any task
-//! ever claimed, stale ones included (small id space, so duplicates are common; bursts and mass
-//! cancels, so the slab compacts). After every step the results, every id's status, `len`,
-//! `stats` and the queued order must match the model, and `check_invariants` pass.
+//! max_attempts, retention, ageing) and random sequences of add / add for later / pop / complete /
+//! fail (at once or after a delay) / cancel / update_priority / forget / shutdown / shutdown_now /
+//! advancing a manual clock, and fenced completes and fails of any task ever claimed, stale ones
+//! included (small id space, so duplicates are common; bursts and mass cancels, so the slab
+//! compacts). After every step the results, every id's status, `len`, `stats`, the queued order,
+//! the scheduled tasks and the next due time must match the model, and `check_invariants` pass.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +12,12 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::{Config, Core};
-use crate::{ClaimError, Retention, Stats, Task, TaskError, TaskStatus, Token, TryAddError};
+use crate::{
+    ClaimError, ManualClock, Retention, Stats, Task, TaskError, TaskStatus, Token, TryAddError,
+};
+
+/// The model's time unit, in nanoseconds (delays and clock advances are in these).
+const MS: u64 = 1_000_000;
 
 type Id = u32;
 type Payload = u32;
@@ -30,6 +36,12 @@ enum Op {
     CompleteClaim(usize),
     /// Fails the `n`-th claim ever made, to be retried (`true`) or for good.
     Fail(usize, bool),
+    /// Fails the `n`-th claim ever made, to be retried after this many milliseconds.
+    FailAfter(usize, u64),
+    /// Adds a task due this many milliseconds from now.
+    AddAfter(Id, i64, Payload, u64),
+    /// Advances the clock by this many milliseconds.
+    Advance(u64),
     Cancel(Id),
     UpdatePriority(Id, i64),
     Forget(Id),
@@ -57,6 +69,8 @@ struct MTask {
     status: TaskStatus,
     /// The token of the latest claim.
     claim: u64,
+    /// When it falls due (`Scheduled`), or since when it has been ready (`Queued`), in ns.
+    due: u64,
 }
 
 /// The obviously-correct model: a map of tasks, linear scans for everything.
@@ -72,6 +86,9 @@ struct Model {
     last_claim: u64,
     phase: Phase,
     totals: [u64; 4], // added, completed, cancelled, failed
+    /// The clock, in ns since the core was made.
+    now: u64,
+    ageing: Option<u64>,
 }
 
 impl Model {
@@ -86,7 +103,51 @@ impl Model {
             last_claim: 0,
             phase: Phase::Open,
             totals: [0; 4],
+            now: 0,
+            ageing: config.ageing,
         }
+    }
+
+    /// The order key: priority, less the ageing steps up to when it became ready.
+    fn key(&self, t: &MTask) -> i64 {
+        match self.ageing {
+            None => t.priority,
+            Some(step) => t.priority.saturating_sub((t.due / step) as i64),
+        }
+    }
+
+    /// Scheduled tasks that fell due become queued, earliest (then oldest) first, each with a
+    /// fresh sequence number, ready since its due time.
+    fn promote(&mut self) {
+        let mut due: Vec<(u64, u64, Id)> = (self.tasks.iter())
+            .filter(|(_, t)| t.status == TaskStatus::Scheduled && t.due <= self.now)
+            .map(|(&id, t)| (t.due, t.seq, id))
+            .collect();
+        due.sort();
+        for (_, _, id) in due {
+            let seq = self.seq();
+            let t = self.tasks.get_mut(&id).unwrap();
+            t.status = TaskStatus::Queued;
+            t.seq = seq;
+        }
+    }
+
+    /// Scheduled ids, earliest first.
+    fn scheduled_order(&self) -> Vec<Id> {
+        let mut s: Vec<(u64, u64, Id)> = (self.tasks.iter())
+            .filter(|(_, t)| t.status == TaskStatus::Scheduled)
+            .map(|(&id, t)| (t.due, t.seq, id))
+            .collect();
+        s.sort();
+        s.into_iter().map(|(_, _, id)| id).collect()
+    }
+
+    /// What `get_status` says: a scheduled task past its due time reads `Queued`.
+    fn status(&self, id: Id) -> Option<TaskStatus> {
+        self.tasks.get(&id).map(|t| match t.status {
+            TaskStatus::Scheduled if t.due <= self.now => TaskStatus::Queued,
+            status => status,
+        })
     }
 
     fn count(&self, status: TaskStatus) -> usize {
@@ -100,7 +161,11 @@ impl Model {
             .iter()
             .filter(|(_, t)| t.status == TaskStatus::Queued)
             .collect();
-        q.sort_by(|a, b| b.1.priority.cmp(&a.1.priority).then(a.1.seq.cmp(&b.1.seq)));
+        q.sort_by(|a, b| {
+            self.key(b.1)
+                .cmp(&self.key(a.1))
+                .then(a.1.seq.cmp(&b.1.seq))
+        });
         q.into_iter().map(|(id, _)| *id).collect()
     }
 
@@ -140,19 +205,33 @@ impl Model {
     }
 
     fn add(&mut self, id: Id, priority: i64, payload: Payload) -> Result<(), TryAddError<Payload>> {
+        self.add_after(id, priority, payload, 0)
+    }
+
+    /// Adds a task due `delay_ms` from now (ready at once if zero).
+    fn add_after(
+        &mut self,
+        id: Id,
+        priority: i64,
+        payload: Payload,
+        delay_ms: u64,
+    ) -> Result<(), TryAddError<Payload>> {
         if self.phase != Phase::Open {
             return Err(TryAddError::ShutDown(payload));
         }
+        self.promote();
         if self.tasks.contains_key(&id) {
             return Err(TryAddError::Duplicate(payload));
         }
-        if self
-            .capacity
-            .is_some_and(|c| self.count(TaskStatus::Queued) >= c)
-        {
+        let waiting = self.count(TaskStatus::Queued) + self.count(TaskStatus::Scheduled);
+        if self.capacity.is_some_and(|c| waiting >= c) {
             return Err(TryAddError::Full(payload));
         }
         let seq = self.seq();
+        let (status, due) = match delay_ms {
+            0 => (TaskStatus::Queued, self.now),
+            ms => (TaskStatus::Scheduled, self.now + ms * MS),
+        };
         self.tasks.insert(
             id,
             MTask {
@@ -160,8 +239,9 @@ impl Model {
                 seq,
                 payload,
                 attempts: 0,
-                status: TaskStatus::Queued,
+                status,
                 claim: 0,
+                due,
             },
         );
         self.totals[0] += 1;
@@ -172,8 +252,10 @@ impl Model {
         if self.phase == Phase::Stopped {
             return Err(ClaimError::ShutDown);
         }
+        self.promote();
         let Some(&id) = self.queued_order().first() else {
-            return Err(if self.phase == Phase::Draining {
+            let scheduled = self.count(TaskStatus::Scheduled) > 0;
+            return Err(if self.phase == Phase::Draining && !scheduled {
                 ClaimError::ShutDown
             } else {
                 ClaimError::Empty
@@ -234,30 +316,45 @@ impl Model {
         Ok(())
     }
 
-    fn fail(&mut self, id: Id, token: Token, retry: bool) -> Result<TaskStatus, TaskError> {
+    /// Fails a claim: for good (`retry` is `None`), or back after `retry` ms.
+    fn fail(&mut self, id: Id, token: Token, retry: Option<u64>) -> Result<TaskStatus, TaskError> {
         self.fenced(id, token)?;
-        let seq = self.seq();
         let max = self.max_attempts;
         let t = self.tasks.get_mut(&id).unwrap();
         t.attempts += 1;
-        if !retry || max.is_some_and(|m| t.attempts >= m) {
+        let Some(delay_ms) = retry.filter(|_| max.map_or(true, |m| t.attempts < m)) else {
             self.finish(id, TaskStatus::Failed);
             return Ok(TaskStatus::Failed);
-        }
-        t.status = TaskStatus::Queued;
+        };
+        self.promote();
+        let seq = self.seq();
+        let now = self.now;
+        let t = self.tasks.get_mut(&id).unwrap();
         t.seq = seq;
-        Ok(TaskStatus::Queued)
+        if delay_ms == 0 {
+            t.status = TaskStatus::Queued;
+            t.due = now;
+        } else {
+            t.status = TaskStatus::Scheduled;
+            t.due = now + delay_ms * MS;
+        }
+        Ok(t.status)
     }
 
     fn cancel(&mut self, id: Id) -> Option<Payload> {
-        self.expect(id, TaskStatus::Queued).ok()?;
+        let status = self.tasks.get(&id)?.status;
+        if !matches!(status, TaskStatus::Queued | TaskStatus::Scheduled) {
+            return None;
+        }
         let payload = self.tasks[&id].payload;
         self.finish(id, TaskStatus::Cancelled);
         Some(payload)
     }
 
     fn update_priority(&mut self, id: Id, priority: i64) -> Result<(), TaskError> {
-        self.expect(id, TaskStatus::Queued)?;
+        if self.expect(id, TaskStatus::Scheduled).is_err() {
+            self.expect(id, TaskStatus::Queued)?;
+        }
         self.tasks.get_mut(&id).unwrap().priority = priority;
         Ok(())
     }
@@ -284,6 +381,17 @@ impl Model {
         let mut tasks = Vec::new();
         for id in order {
             tasks.push(self.claim(id));
+            self.finish(id, TaskStatus::Cancelled);
+        }
+        for id in self.scheduled_order() {
+            let t = &self.tasks[&id];
+            tasks.push(Task {
+                id,
+                priority: t.priority,
+                payload: t.payload,
+                attempts: t.attempts,
+                token: Token::default(),
+            });
             self.finish(id, TaskStatus::Cancelled);
         }
         tasks
@@ -314,6 +422,10 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<usize>().prop_map(Op::CompleteClaim),
         5 => (any::<usize>(), prop_oneof![4 => Just(true), 1 => Just(false)])
             .prop_map(|(n, retry)| Op::Fail(n, retry)),
+        3 => (any::<usize>(), delay()).prop_map(|(n, d)| Op::FailAfter(n, d)),
+        6 => (id(), priority(), any::<u32>(), delay())
+            .prop_map(|(i, p, x, d)| Op::AddAfter(i, p, x, d)),
+        4 => delay().prop_map(Op::Advance),
         4 => id().prop_map(Op::Cancel),
         4 => (id(), priority()).prop_map(|(i, p)| Op::UpdatePriority(i, p)),
         3 => id().prop_map(Op::Forget),
@@ -324,6 +436,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Delays and clock advances in milliseconds: ties (equal due times) are common.
+fn delay() -> impl Strategy<Value = u64> {
+    prop_oneof![1 => Just(0u64), 4 => 1..5u64, 1 => 5..200u64]
+}
+
 fn config() -> impl Strategy<Value = Config> {
     let capacity = prop_oneof![2 => Just(None), 1 => (1..6usize).prop_map(Some)];
     let max_attempts = prop_oneof![Just(None), (1..4u32).prop_map(Some)];
@@ -332,12 +449,16 @@ fn config() -> impl Strategy<Value = Config> {
         (0..5usize).prop_map(Retention::KeepLast),
         Just(Retention::KeepNone),
     ];
-    (capacity, max_attempts, retention).prop_map(|(capacity, max_attempts, retention)| Config {
-        capacity,
-        max_attempts,
-        retention,
-        ..Config::default()
-    })
+    let ageing = prop_oneof![2 => Just(None), 1 => (1..4u64).prop_map(|ms| Some(ms * MS))];
+    (capacity, max_attempts, retention, ageing).prop_map(
+        |(capacity, max_attempts, retention, ageing)| Config {
+            capacity,
+            max_attempts,
+            retention,
+            ageing,
+            ..Config::default()
+        },
+    )
 }
 
 /// Every claim the core made, in order (stale ones stay, to test the fencing).
@@ -346,12 +467,30 @@ type Claims = Vec<Task<Id, Payload>>;
 /// Applies one operation to both, and fails on any difference.
 fn step(
     core: &mut Core<Id, Payload>,
+    time: &ManualClock,
     model: &mut Model,
     claims: &mut Claims,
     op: &Op,
 ) -> Result<(), TestCaseError> {
     let add = |core: &mut Core<Id, Payload>, id, p, x| core.add(id, p, x, None).map(|_| ());
     match *op {
+        Op::AddAfter(id, p, x, ms) => {
+            let at = time.clock().now() + Duration::from_millis(ms);
+            let got = core.add(id, p, x, Some(at)).map(|_| ());
+            prop_assert_eq!(got, model.add_after(id, p, x, ms));
+        }
+        Op::Advance(ms) => {
+            time.advance(Duration::from_millis(ms));
+            model.now += ms * MS;
+        }
+        Op::FailAfter(n, ms) if !claims.is_empty() => {
+            let t = claims[n % claims.len()].clone();
+            let want = model.fail(t.id, t.token, Some(ms));
+            let payload_back = !matches!(want, Ok(TaskStatus::Queued | TaskStatus::Scheduled));
+            let (got, leftover) = core.fail(t.clone(), Some(Duration::from_millis(ms)));
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(leftover, payload_back.then_some(t.payload));
+        }
         Op::Add(id, p, x) => prop_assert_eq!(add(core, id, p, x), model.add(id, p, x)),
         Op::Pop => {
             let got = core.pop();
@@ -368,13 +507,13 @@ fn step(
         }
         Op::Fail(n, retry) if !claims.is_empty() => {
             let t = claims[n % claims.len()].clone();
-            let want = model.fail(t.id, t.token, retry);
+            let want = model.fail(t.id, t.token, retry.then_some(0));
             let payload_back = want != Ok(TaskStatus::Queued);
             let (got, leftover) = core.fail(t.clone(), retry.then_some(Duration::ZERO));
             prop_assert_eq!(got, want);
             prop_assert_eq!(leftover, payload_back.then_some(t.payload));
         }
-        Op::CompleteClaim(_) | Op::Fail(..) => {}
+        Op::CompleteClaim(_) | Op::Fail(..) | Op::FailAfter(..) => {}
         Op::Cancel(id) => prop_assert_eq!(core.cancel(&id), model.cancel(id)),
         Op::UpdatePriority(id, p) => {
             prop_assert_eq!(core.update_priority(&id, p), model.update_priority(id, p))
@@ -415,15 +554,25 @@ fn compare(core: &mut Core<Id, Payload>, model: &Model) -> Result<(), TestCaseEr
     prop_assert_eq!(core.len(), model.count(TaskStatus::Queued));
     prop_assert_eq!(core.is_shut_down(), model.phase != Phase::Open);
     for id in 0..ALL_IDS {
-        prop_assert_eq!(
-            core.status(&id),
-            model.tasks.get(&id).map(|t| t.status),
-            "status of {}",
-            id
-        );
+        prop_assert_eq!(core.status(&id), model.status(id), "status of {}", id);
     }
-    let queued: Vec<Id> = core.snapshot().queued.iter().map(|t| t.id).collect();
+    let snapshot = core.snapshot();
+    let queued: Vec<Id> = snapshot.queued.iter().map(|t| t.id).collect();
     prop_assert_eq!(queued, model.queued_order());
+    let scheduled: Vec<(Id, Duration)> = (snapshot.scheduled.iter())
+        .map(|s| (s.task.id, s.due_in))
+        .collect();
+    let want: Vec<(Id, Duration)> = (model.scheduled_order().into_iter())
+        .map(|id| {
+            let due = model.tasks[&id].due;
+            (id, Duration::from_nanos(due.saturating_sub(model.now)))
+        })
+        .collect();
+    prop_assert_eq!(scheduled, want);
+    let next_due = core.next_due().map(|at| at.duration_since(core.epoch));
+    let want =
+        (model.scheduled_order().first()).map(|id| Duration::from_nanos(model.tasks[id].due));
+    prop_assert_eq!(next_due, want);
     Ok(())
 }
 
@@ -435,11 +584,13 @@ proptest! {
         config in config(),
         ops in proptest::collection::vec(op(), 1..200),
     ) {
+        let time = ManualClock::new();
+        let config = Config { clock: time.clock(), ..config };
         let mut model = Model::new(&config);
         let mut core: Core<Id, Payload> = Core::new(config, Default::default());
         let mut claims = Claims::new();
         for op in &ops {
-            step(&mut core, &mut model, &mut claims, op)?;
+            step(&mut core, &time, &mut model, &mut claims, op)?;
             compare(&mut core, &model)?;
         }
     }

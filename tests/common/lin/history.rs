@@ -58,6 +58,7 @@ impl Setup {
             capacity: self.capacity,
             max_attempts: self.max_attempts,
             retention: Some(self.retention),
+            ..Opts::default()
         }
     }
 
