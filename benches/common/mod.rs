@@ -3,12 +3,14 @@
 // (`mem`), written once. The workloads run on any `BenchQueue`, a bench-local trait with just the
 // operations they use (and batch forms of three of them, which default to loops of the single
 // ones), implemented once for every `taskq::Queue` (through `TaskQueue`, batches included), once
-// per peer (`reference`, `skiplist`, `priority-queue`) and for the `crossbeam` ceiling; `limit` is
-// a plain single-threaded structure with loops of its own. Every workload checks its own end
-// state with checks that hold for any correct queue (task counts, queue depth), so a broken
-// contender fails loudly instead of producing a fast number.
+// per peer (`reference`, `skiplist`, `priority-queue`) and for the `crossbeam` ceiling; `limit` is a plain single-threaded structure with loops of its own.
+// Every workload checks its own end state with checks that hold for any correct queue (task
+// counts, queue depth), so a broken contender fails loudly instead of producing a fast number;
+// `check` has the contract checks (order, each task claimed once, no lost wake-up) that
+// `tests/bench_contenders.rs` runs on every contender with a `contract_queue`.
 #![allow(dead_code)]
 
+pub mod check;
 pub mod fifo;
 pub mod plain;
 pub mod pq;
@@ -465,6 +467,10 @@ pub enum Role {
 /// Runs one workload on a fresh instance of a contender: workload, threads, sizes, memory probe.
 type Runner = fn(Workload, usize, Params, Option<MemProbe>) -> Outcome;
 
+/// Makes a fresh, empty instance of a contender that obeys the queue contract (strict priority,
+/// FIFO among equal priorities, each task claimed once), for the contract checks in `check`.
+type Fresh = fn() -> Box<dyn BenchQueue>;
+
 /// Who competes: a name, a role, the workloads it runs and how to run them.
 #[derive(Clone, Copy)]
 pub struct Contender {
@@ -474,6 +480,7 @@ pub struct Contender {
     about: &'static str,
     workloads: &'static [Workload],
     runner: Runner,
+    fresh: Option<Fresh>,
 }
 
 impl Contender {
@@ -499,6 +506,7 @@ impl Contender {
                     notified on every add, tombstones for cancel, finished tasks never dropped",
             workloads: &Workload::QUEUE,
             runner: |w, threads, p, mem| run_queue(&ReferenceQueue::new(), w, threads, p, mem),
+            fresh: Some(|| Box::new(ReferenceQueue::<u64, u64>::new())),
         },
         Contender {
             name: "skiplist",
@@ -514,6 +522,7 @@ impl Contender {
                 let q = SkipListQueue::new(w.retention() != Retention::KeepNone);
                 run_queue(&q, w, threads, p, mem)
             },
+            fresh: Some(|| Box::new(SkipListQueue::new(true))),
         },
         Contender {
             name: "priority-queue",
@@ -528,6 +537,7 @@ impl Contender {
                 let q = PriorityQueueQueue::new(w.retention() != Retention::KeepNone);
                 run_queue(&q, w, threads, p, mem)
             },
+            fresh: Some(|| Box::new(PriorityQueueQueue::new(true))),
         },
         Contender {
             name: "limit",
@@ -545,6 +555,8 @@ impl Contender {
                 Workload::Mem,
             ],
             runner: |w, _, p, mem| run_limit(w, p, mem),
+            // Not a `BenchQueue`: one thread, its own loops.
+            fresh: None,
         },
         Contender {
             name: "crossbeam-FIFO-unordered",
@@ -560,6 +572,8 @@ impl Contender {
                 Workload::Mem,
             ],
             runner: |w, threads, p, mem| run_queue(&CrossbeamFifo::new(), w, threads, p, mem),
+            // Unordered by design: no contract to check.
+            fresh: None,
         },
     ];
 
@@ -585,7 +599,14 @@ impl Contender {
             about,
             workloads: &Workload::ALL,
             runner: run_taskq::<W, S>,
+            fresh: Some(fresh_taskq::<W, S>),
         }
+    }
+
+    /// A fresh, empty instance for the contract checks (`check`), if it claims the contract:
+    /// every contender but `limit` (not a `BenchQueue`) and the unordered crossbeam ceiling.
+    pub fn contract_queue(self) -> Option<Box<dyn BenchQueue>> {
+        self.fresh.map(|f| f())
     }
 
     /// The name used in tables, JSON and benchmark ids.
@@ -778,6 +799,18 @@ pub fn tasks_per_run(w: Workload, c: Contender, threads: usize, p: Params) -> u6
         Workload::W5 => p.tasks,
         Workload::Mem => p.prefill,
     }
+}
+
+/// A fresh taskq queue with strategy `W`, hasher `S` and `Retention::KeepAll`, for the contract
+/// checks.
+fn fresh_taskq<W: Waiting, S: BuildHasher + Default + Send + Sync + 'static>() -> Box<dyn BenchQueue>
+{
+    Box::new(
+        Queue::<u64, u64, W>::builder()
+            .retention(Retention::KeepAll)
+            .build_with_hasher(S::default())
+            .expect("valid options"),
+    )
 }
 
 /// Runs `w` on a fresh taskq queue with strategy `W` and hasher `S`.
