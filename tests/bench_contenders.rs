@@ -1,5 +1,5 @@
 // The bench contenders obey the queue contract: every contender of `benches/common` that claims
-// it (`Contender::contract_queue`: the taskq strategies and the peers) hands out
+// it (`Contender::contract_queue`: the taskq strategies, the peers and the experiments) hands out
 // tasks in strict priority order, FIFO among equal priorities, each exactly once, and wakes its
 // sleeping claimers (the checks are in `benches/common/check.rs`). The workloads' own end-state
 // checks do not look at the order, so without these a wrong peer or experiment would only give a
@@ -40,6 +40,9 @@ fn every_ordered_contender_has_a_contract_check() {
             c.name()
         );
     }
+    assert!(contract_contenders()
+        .iter()
+        .any(|c| c.role() == Role::Experiment));
 }
 
 #[test]

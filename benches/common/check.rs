@@ -1,5 +1,5 @@
 // Contract checks for the bench contenders (run by `tests/bench_contenders.rs` on every contender
-// that claims the contract: the taskq strategies and the peers; not `limit`,
+// that claims the contract: the taskq strategies, the peers and the experiments; not `limit`,
 // which is not a `BenchQueue`, nor the unordered crossbeam ceiling). The workloads' own end-state
 // checks catch a task claimed twice only when its second `complete` fails, and never check the
 // order; these do:

@@ -3,7 +3,8 @@
 // (`mem`), written once. The workloads run on any `BenchQueue`, a bench-local trait with just the
 // operations they use (and batch forms of three of them, which default to loops of the single
 // ones), implemented once for every `taskq::Queue` (through `TaskQueue`, batches included), once
-// per peer (`reference`, `skiplist`, `priority-queue`) and for the `crossbeam` ceiling; `limit` is a plain single-threaded structure with loops of its own.
+// per peer (`reference`, `skiplist`, `priority-queue`), per experiment (`combining`) and
+// for the `crossbeam` ceiling; `limit` is a plain single-threaded structure with loops of its own.
 // Every workload checks its own end state with checks that hold for any correct queue (task
 // counts, queue depth), so a broken contender fails loudly instead of producing a fast number;
 // `check` has the contract checks (order, each task claimed once, no lost wake-up) that
@@ -11,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod combining;
 pub mod fifo;
 pub mod plain;
 pub mod pq;
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 use taskq::strategy::{self, Waiting};
 use taskq::{DefaultHashBuilder, Queue, Retention, Task, TaskQueue, TaskStatus, Token};
 
+use combining::CombiningQueue;
 use fifo::CrossbeamFifo;
 use plain::PlainQueue;
 use pq::PriorityQueueQueue;
@@ -462,6 +465,11 @@ pub enum Role {
     Limit,
     /// A structure that does less (no order, no status), for scale.
     Ceiling,
+    /// A design under test (issue 8, item 4: combining, spin-then-park, cache padding): shown in
+    /// the table and JSON, compared with the strategies, but neither a peer (not in "vs peer"'s
+    /// best) nor a strategy (not in the targets). Not run unless asked for (`compare
+    /// --experiments` or `--contenders`).
+    Experiment,
 }
 
 /// Runs one workload on a fresh instance of a contender: workload, threads, sizes, memory probe.
@@ -575,6 +583,19 @@ impl Contender {
             // Unordered by design: no contract to check.
             fresh: None,
         },
+        Contender::experiment::<CombiningQueue<combining::Padded>>(
+            "combining",
+            "flat combining (common/combining.rs): reference's heap + map behind one std Mutex; \
+             each thread publishes add/claim/complete/cancel in its own cache-padded slot, and \
+             whoever gets try_lock applies every published operation; the others spin \
+             (Backoff), then block on the lock; an empty claim sleeps on a condvar (notified \
+             only when someone sleeps)",
+        ),
+        Contender::experiment::<CombiningQueue<combining::Unpadded<combining::Slot>>>(
+            "combining-unpadded",
+            "combining with the slots packed two to a cache line (no CachePadded): what the \
+             padding buys",
+        ),
     ];
 
     /// The taskq strategy `W` with default options; its short name is `W::NAME`.
@@ -600,6 +621,23 @@ impl Contender {
             workloads: &Workload::ALL,
             runner: run_taskq::<W, S>,
             fresh: Some(fresh_taskq::<W, S>),
+        }
+    }
+
+    /// An experiment: queue `Q` (built with `Default`), in every workload a queue can run (all
+    /// but W7, which needs taskq's worker pool).
+    const fn experiment<Q: BenchQueue + Default + 'static>(
+        name: &'static str,
+        about: &'static str,
+    ) -> Self {
+        Contender {
+            name,
+            short: name,
+            role: Role::Experiment,
+            about,
+            workloads: &Workload::QUEUE,
+            runner: |w, threads, p, mem| run_queue(&Q::default(), w, threads, p, mem),
+            fresh: Some(|| Box::new(Q::default())),
         }
     }
 
