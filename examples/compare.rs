@@ -3,8 +3,8 @@
 // one's memory per queued task; prints a table of median throughputs with ratios to the best peer
 // (`reference`, `skiplist`, `priority-queue`) and to `limit`, checks the README's performance
 // targets, and writes the results as JSON and as an SVG plot that reads on its own. With
-// `--experiments` it also runs the contention experiments of issue 8, item 4 (`combining`:
-// `Role::Experiment`, neither peers nor strategies) and prints them against
+// `--experiments` it also runs the contention experiments of issue 8, item 4 (`combining`,
+// `ref-*`: `Role::Experiment`, neither peers nor strategies) and prints them against
 // ThreadSafeTaskQueue and `reference`.
 // `cargo run --release --example compare -- --help` for the options.
 

@@ -3,7 +3,7 @@
 // (`mem`), written once. The workloads run on any `BenchQueue`, a bench-local trait with just the
 // operations they use (and batch forms of three of them, which default to loops of the single
 // ones), implemented once for every `taskq::Queue` (through `TaskQueue`, batches included), once
-// per peer (`reference`, `skiplist`, `priority-queue`), per experiment (`combining`) and
+// per peer (`reference`, `skiplist`, `priority-queue`), per experiment (`combining`, `ref-*`) and
 // for the `crossbeam` ceiling; `limit` is a plain single-threaded structure with loops of its own.
 // Every workload checks its own end state with checks that hold for any correct queue (task
 // counts, queue depth), so a broken contender fails loudly instead of producing a fast number;
@@ -18,6 +18,7 @@ pub mod plain;
 pub mod pq;
 pub mod reference;
 pub mod skiplist;
+pub mod tuned;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -35,6 +36,7 @@ use plain::PlainQueue;
 use pq::PriorityQueueQueue;
 use reference::ReferenceQueue;
 use skiplist::SkipListQueue;
+use tuned::TunedReference;
 
 /// Default number of tasks pre-filled into the queue for W2, W3, W4 and W5.
 pub const DEFAULT_PREFILL: u64 = 10_000;
@@ -595,6 +597,21 @@ impl Contender {
             "combining-unpadded",
             "combining with the slots packed two to a cache line (no CachePadded): what the \
              padding buys",
+        ),
+        Contender::experiment::<TunedReference<tuned::Packed, false>>(
+            "ref-sleepers",
+            "reference, but an add notifies only when a claimer sleeps (common/tuned.rs)",
+        ),
+        Contender::experiment::<TunedReference<tuned::Packed, true>>(
+            "ref-spin",
+            "ref-sleepers + spin-then-park: a claimer that finds it empty spins (Backoff) on an \
+             atomic queued count, outside the lock, before sleeping; the count shares the lock \
+             word's cache line",
+        ),
+        Contender::experiment::<TunedReference<tuned::Padded, true>>(
+            "ref-spin-pad",
+            "ref-spin with the count, the mutex and the condvar each in its own cache line \
+             (CachePadded)",
         ),
     ];
 
