@@ -9,6 +9,7 @@
 #[path = "../benches/common/mod.rs"]
 mod bench;
 
+use bench::combining::{CombiningQueue, Padded, Slot, Unpadded};
 use bench::{check, Contender, Dist, Role};
 
 /// Every contender with a contract, by name.
@@ -71,4 +72,36 @@ fn sleeping_claimers_are_woken() {
     for consumers in [1, 3] {
         each(|q| check::ping_pong(q, consumers, 300));
     }
+}
+
+/// The combiner itself (not just the uncontended `try_lock` fast path) must run under these
+/// checks: they are repeated on the combining queues until enough operations were applied from
+/// slots (bounded by a number of rounds, not by time). A combiner that hands a result back wrongly
+/// then fails the checks above.
+fn combining_is_exercised<C>()
+where
+    C: std::ops::Deref<Target = Slot> + Default + Sync,
+{
+    let mut combined = 0;
+    for _ in 0..100 {
+        let q = CombiningQueue::<C>::new();
+        check::drain_concurrently(&q, 4, 4_000, Dist::Few);
+        combined += q.combined();
+        let q = CombiningQueue::<C>::new();
+        check::producers_consumers(&q, 4, 4_000);
+        combined += q.combined();
+        if combined >= 5_000 {
+            break;
+        }
+    }
+    assert!(
+        combined > 0,
+        "no operation was ever applied by a combiner: the checks did not cover it"
+    );
+}
+
+#[test]
+fn combining_queue_is_checked_through_its_combiner() {
+    combining_is_exercised::<Padded>();
+    combining_is_exercised::<Unpadded<Slot>>();
 }

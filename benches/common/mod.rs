@@ -588,10 +588,11 @@ impl Contender {
         Contender::experiment::<CombiningQueue<combining::Padded>>(
             "combining",
             "flat combining (common/combining.rs): reference's heap + map behind one std Mutex; \
-             each thread publishes add/claim/complete/cancel in its own cache-padded slot, and \
-             whoever gets try_lock applies every published operation; the others spin \
-             (Backoff), then block on the lock; an empty claim sleeps on a condvar (notified \
-             only when someone sleeps)",
+             a thread that finds the lock taken publishes its add/claim/complete/cancel in its \
+             own cache-padded slot, and whoever gets the lock (try_lock) applies every \
+             published operation; the others spin (Backoff), then block on the lock; an empty \
+             claim spins on a padded queued count, then sleeps on a condvar (notified only \
+             when someone sleeps): ref-spin-pad's waiting, plus combining",
         ),
         Contender::experiment::<CombiningQueue<combining::Unpadded<combining::Slot>>>(
             "combining-unpadded",
@@ -858,7 +859,10 @@ pub fn tasks_per_run(w: Workload, c: Contender, threads: usize, p: Params) -> u6
 
 /// A fresh taskq queue with strategy `W`, hasher `S` and `Retention::KeepAll`, for the contract
 /// checks.
-fn fresh_taskq<W: Waiting, S: BuildHasher + Default + Send + Sync + 'static>() -> Box<dyn BenchQueue>
+fn fresh_taskq<W, S>() -> Box<dyn BenchQueue>
+where
+    W: Waiting,
+    S: BuildHasher + Default + Send + Sync + 'static,
 {
     Box::new(
         Queue::<u64, u64, W>::builder()
