@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Contender, Dist, Params, Workload};
+use common::{Contender, Dist, Params, Role, Workload};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const PARAMS: Params = Params {
@@ -25,7 +25,8 @@ fn bench_case(c: &mut Criterion, w: Workload, dist: Dist) {
     let params = Params { dist, ..PARAMS };
     let mut group = c.benchmark_group(w.label(dist));
     for &contender in Contender::ALL {
-        if !contender.supports(w) {
+        // The contention experiments (issue 8, item 4) run in `compare --experiments` only.
+        if !contender.supports(w) || contender.role() == Role::Experiment {
             continue;
         }
         for t in contender.threads(w, &THREADS) {

@@ -2,7 +2,10 @@
 // benches/common, shared with the criterion benches) against every contender and measures each
 // one's memory per queued task; prints a table of median throughputs with ratios to the best peer
 // (`reference`, `skiplist`, `priority-queue`) and to `limit`, checks the README's performance
-// targets, and writes the results as JSON and as an SVG plot that reads on its own.
+// targets, and writes the results as JSON and as an SVG plot that reads on its own. With
+// `--experiments` it also runs the contention experiments of issue 8, item 4 (`combining`,
+// `ref-*`: `Role::Experiment`, neither peers nor strategies) and prints them against
+// ThreadSafeTaskQueue and `reference`.
 // `cargo run --release --example compare -- --help` for the options.
 
 #[path = "../benches/common/mod.rs"]
@@ -138,18 +141,32 @@ fn usage() -> String {
          --workloads LIST   any of w1,w6,w7,w2,w3,w4,w5,mem (default all)\n  \
          --dists LIST       priority distributions for W1 and W2: few (0..100), distinct \
          (default both)\n  \
-         --contenders LIST  any of {} (default all; ratios need the peers and limit)\n  \
+         --contenders LIST  any of {} (default all but the experiments; ratios need the \
+         peers and limit)\n  \
+         --experiments      also run the experiments (role experiment below: combining, \
+         spin-then-park, padding)\n  \
          --reps N           repetitions per point; the median is reported (default 5)\n  \
          --prefill N        PREFILL, the queue depth of W2..W5 (default 10000)\n  \
          --out DIR          where compare.json and compare.svg go (default compare-out/)\n  \
          --quick            tiny sizes for a CI smoke test (tasks 2000, prefill 500, threads \
-         1,2, reps 1)\n  \
+         1,2, reps 1), every contender, experiments included\n  \
          -h, --help         this text\n\n\
          CONTENDERS (--contenders name: table name, what):\n",
         shorts.join(",")
     );
     for c in Contender::ALL {
-        let _ = writeln!(s, "  {}: {}\n      {}", c.short(), c.name(), c.about());
+        let role = if c.role() == Role::Experiment {
+            " (experiment)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  {}: {}{role}\n      {}",
+            c.short(),
+            c.name(),
+            c.about()
+        );
     }
     s.push_str("\nWORKLOADS (K = u64 ids, payload = u64):\n");
     for w in Workload::ALL {
@@ -179,7 +196,11 @@ fn parse_args() -> Result<Options, String> {
         threads: vec![1, 2, 4],
         workloads: Workload::ALL.to_vec(),
         dists: Dist::ALL.to_vec(),
-        contenders: Contender::ALL.to_vec(),
+        contenders: Contender::ALL
+            .iter()
+            .copied()
+            .filter(|c| c.role() != Role::Experiment)
+            .collect(),
         reps: DEFAULT_REPS,
         out: PathBuf::from("compare-out"),
         quick: false,
@@ -198,6 +219,14 @@ fn parse_args() -> Result<Options, String> {
                 o.threads = vec![1, 2];
                 o.reps = 1;
                 o.quick = true;
+                o.contenders = Contender::ALL.to_vec();
+            }
+            "--experiments" => {
+                for &c in Contender::ALL {
+                    if c.role() == Role::Experiment && !o.contenders.contains(&c) {
+                        o.contenders.push(c);
+                    }
+                }
             }
             "--tasks" => o.tasks = value()?.parse().map_err(|e| format!("--tasks: {e}"))?,
             "--prefill" => o.prefill = value()?.parse().map_err(|e| format!("--prefill: {e}"))?,
@@ -235,8 +264,11 @@ struct Row {
     vs_peer: Option<f64>,
     /// Which peer that was.
     best_peer: Option<Contender>,
-    /// Against the textbook `reference` (JSON only, for continuity with older runs).
+    /// Against the textbook `reference` (JSON, and the experiments' section).
     vs_reference: Option<f64>,
+    /// Against ThreadSafeTaskQueue (the mutex strategy) at this point (JSON, and the
+    /// experiments' section).
+    vs_mutex: Option<f64>,
     vs_limit: Option<f64>,
     /// W6 and W7: the same contender's W1 (same distribution and threads) tasks/s, and W6 / W1
     /// (or W7 / W1).
@@ -426,6 +458,7 @@ fn measure(o: &Options) -> (Vec<Row>, Vec<MemRow>) {
             vs_peer: None,
             best_peer: None,
             vs_reference: None,
+            vs_mutex: None,
             vs_limit: None,
             w1_tasks_per_s: None,
             vs_w1: None,
@@ -437,9 +470,13 @@ fn measure(o: &Options) -> (Vec<Row>, Vec<MemRow>) {
     type Key = (Workload, Dist, usize);
     let mut best: HashMap<Key, (f64, Contender)> = HashMap::new();
     let mut reference: HashMap<Key, f64> = HashMap::new();
+    let mut mutex: HashMap<Key, f64> = HashMap::new();
     let mut limit = HashMap::new();
     for r in &rows {
         let key = (r.workload, r.dist, r.threads);
+        if r.contender == Contender::of::<strategy::Mutex>() {
+            mutex.insert(key, r.tasks_per_s);
+        }
         match r.contender.role() {
             Role::Peer => {
                 let b = best.entry(key).or_insert((r.tasks_per_s, r.contender));
@@ -462,6 +499,7 @@ fn measure(o: &Options) -> (Vec<Row>, Vec<MemRow>) {
         r.vs_peer = b.map(|b| r.tasks_per_s / b.0);
         r.best_peer = b.map(|b| b.1);
         r.vs_reference = reference.get(&key).map(|x| r.tasks_per_s / x);
+        r.vs_mutex = mutex.get(&key).map(|x| r.tasks_per_s / x);
         r.vs_limit = limit.get(&r.case()).map(|x| r.tasks_per_s / x);
     }
     // W6 against the same contender's W1: what batching buys.
@@ -579,6 +617,48 @@ fn table(rows: &[Row], prefill: u64) -> String {
         }
         s.push('\n');
     }
+    s
+}
+
+/// The experiments (issue 8, item 4) against ThreadSafeTaskQueue (the mutex strategy) and the
+/// `reference` they are variants of, at every point they ran; empty if none ran.
+fn experiments_table(rows: &[Row]) -> String {
+    let mut s = String::new();
+    if !rows.iter().any(|r| r.contender.role() == Role::Experiment) {
+        return s;
+    }
+    let mutex = Contender::of::<strategy::Mutex>();
+    let _ = writeln!(
+        s,
+        "experiments (not peers, not strategies): medians against {} and reference at the same \
+         case and threads; higher is better.",
+        mutex.name()
+    );
+    let _ = writeln!(
+        s,
+        "  {:<12} {:<27} {:>7} {:>9} {:>9} {:>9}",
+        "case", "contender", "threads", "Mtasks/s", "vs mutex", "vs ref"
+    );
+    for (w, d) in cases(rows) {
+        for r in rows.iter().filter(|r| {
+            r.case() == (w, d)
+                && (r.contender.role() == Role::Experiment
+                    || r.contender == mutex
+                    || r.contender.short() == "reference")
+        }) {
+            let _ = writeln!(
+                s,
+                "  {:<12} {:<27} {:>7} {:>9.3} {:>9} {:>9}",
+                w.label(d),
+                r.contender.name(),
+                r.threads,
+                r.tasks_per_s / 1e6,
+                ratio(r.vs_mutex),
+                ratio(r.vs_reference),
+            );
+        }
+    }
+    s.push('\n');
     s
 }
 
@@ -816,6 +896,8 @@ fn json(
             "vs_best_peer": r.vs_peer,
             "best_peer": r.best_peer.map(|c| c.name()),
             "vs_reference": r.vs_reference,
+            "vs_mutex": r.vs_mutex,
+            "role": format!("{:?}", r.contender.role()).to_lowercase(),
             "vs_limit": r.vs_limit,
             "w1_tasks_per_s_median": r.w1_tasks_per_s,
             "vs_w1": r.vs_w1,
@@ -847,7 +929,7 @@ fn json(
 // both distributions, W6, memory) and, below them, a legend panel that covers no line.
 
 /// Plot colours (Tableau 10), one per contender by its place in `Contender::ALL`.
-const COLORS: [(u8, u8, u8); 10] = [
+const COLORS: [(u8, u8, u8); 15] = [
     (31, 119, 180),  // blue
     (23, 190, 207),  // cyan
     (44, 160, 44),   // green
@@ -858,6 +940,11 @@ const COLORS: [(u8, u8, u8); 10] = [
     (0, 0, 0),       // black
     (188, 189, 34),  // olive
     (227, 119, 194), // pink
+    (127, 127, 127), // grey
+    (174, 199, 232), // light blue
+    (152, 223, 138), // light green
+    (255, 152, 150), // light red
+    (197, 176, 213), // light purple
 ];
 
 /// A contender's colour: the same in every panel and in the legend.
@@ -875,6 +962,7 @@ fn legend_note(c: Contender) -> &'static str {
         Role::Peer => "peer (dashed)",
         Role::Limit => "1 thread, no lock, same total work (flat, dotted)",
         Role::Ceiling => "unordered FIFO, no status: a ceiling, not a peer",
+        Role::Experiment => "experiment (issue 8 item 4; long dashes, squares)",
     }
 }
 
@@ -1013,6 +1101,17 @@ fn line_panel(
             Role::Ceiling => {
                 chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(1)))?;
                 chart.draw_series(pts.iter().map(|&p| Cross::new(p, 4, color.stroke_width(1))))?;
+            }
+            Role::Experiment => {
+                chart.draw_series(DashedLineSeries::new(
+                    pts.clone(),
+                    12,
+                    4,
+                    color.stroke_width(1),
+                ))?;
+                chart.draw_series(pts.iter().map(|&(x, y)| {
+                    EmptyElement::at((x, y)) + Rectangle::new([(-3, -3), (3, 3)], color.filled())
+                }))?;
             }
         }
     }
@@ -1155,6 +1254,18 @@ fn legend_panel(area: &Area<'_>, shown: &[Contender]) -> Result<(), Box<dyn std:
                 area.draw(&PathElement::new(line, color.stroke_width(1)))?;
                 area.draw(&Cross::new((x + 20, y), 4, color.stroke_width(1)))?;
             }
+            Role::Experiment => {
+                area.draw(&plotters::element::DashedPathElement::new(
+                    line,
+                    12,
+                    4,
+                    color.stroke_width(1),
+                ))?;
+                area.draw(&Rectangle::new(
+                    [(x + 17, y - 3), (x + 23, y + 3)],
+                    color.filled(),
+                ))?;
+            }
         }
         area.draw(&Text::new(
             format!("{}: {}", c.name(), legend_note(c)),
@@ -1245,6 +1356,7 @@ fn main() {
     );
     let (rows, memory) = measure(&o);
     print!("{}", table(&rows, o.prefill));
+    print!("{}", experiments_table(&rows));
     print!("{}", memory_table(&memory, o.prefill));
     let checks = targets(&rows, &memory);
     if !checks.is_empty() {

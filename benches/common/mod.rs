@@ -3,17 +3,22 @@
 // (`mem`), written once. The workloads run on any `BenchQueue`, a bench-local trait with just the
 // operations they use (and batch forms of three of them, which default to loops of the single
 // ones), implemented once for every `taskq::Queue` (through `TaskQueue`, batches included), once
-// per peer (`reference`, `skiplist`, `priority-queue`) and for the `crossbeam` ceiling; `limit` is
-// a plain single-threaded structure with loops of its own. Every workload checks its own end
-// state with checks that hold for any correct queue (task counts, queue depth), so a broken
-// contender fails loudly instead of producing a fast number.
+// per peer (`reference`, `skiplist`, `priority-queue`), per experiment (`combining`, `ref-*`) and
+// for the `crossbeam` ceiling; `limit` is a plain single-threaded structure with loops of its own.
+// Every workload checks its own end state with checks that hold for any correct queue (task
+// counts, queue depth), so a broken contender fails loudly instead of producing a fast number;
+// `check` has the contract checks (order, each task claimed once, no lost wake-up) that
+// `tests/bench_contenders.rs` runs on every contender with a `contract_queue`.
 #![allow(dead_code)]
 
+pub mod check;
+pub mod combining;
 pub mod fifo;
 pub mod plain;
 pub mod pq;
 pub mod reference;
 pub mod skiplist;
+pub mod tuned;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -25,11 +30,13 @@ use std::time::{Duration, Instant};
 use taskq::strategy::{self, Waiting};
 use taskq::{DefaultHashBuilder, Queue, Retention, Task, TaskQueue, TaskStatus, Token};
 
+use combining::CombiningQueue;
 use fifo::CrossbeamFifo;
 use plain::PlainQueue;
 use pq::PriorityQueueQueue;
 use reference::ReferenceQueue;
 use skiplist::SkipListQueue;
+use tuned::TunedReference;
 
 /// Default number of tasks pre-filled into the queue for W2, W3, W4 and W5.
 pub const DEFAULT_PREFILL: u64 = 10_000;
@@ -460,10 +467,19 @@ pub enum Role {
     Limit,
     /// A structure that does less (no order, no status), for scale.
     Ceiling,
+    /// A design under test (issue 8, item 4: combining, spin-then-park, cache padding): shown in
+    /// the table and JSON, compared with the strategies, but neither a peer (not in "vs peer"'s
+    /// best) nor a strategy (not in the targets). Not run unless asked for (`compare
+    /// --experiments` or `--contenders`).
+    Experiment,
 }
 
 /// Runs one workload on a fresh instance of a contender: workload, threads, sizes, memory probe.
 type Runner = fn(Workload, usize, Params, Option<MemProbe>) -> Outcome;
+
+/// Makes a fresh, empty instance of a contender that obeys the queue contract (strict priority,
+/// FIFO among equal priorities, each task claimed once), for the contract checks in `check`.
+type Fresh = fn() -> Box<dyn BenchQueue>;
 
 /// Who competes: a name, a role, the workloads it runs and how to run them.
 #[derive(Clone, Copy)]
@@ -474,6 +490,7 @@ pub struct Contender {
     about: &'static str,
     workloads: &'static [Workload],
     runner: Runner,
+    fresh: Option<Fresh>,
 }
 
 impl Contender {
@@ -499,6 +516,7 @@ impl Contender {
                     notified on every add, tombstones for cancel, finished tasks never dropped",
             workloads: &Workload::QUEUE,
             runner: |w, threads, p, mem| run_queue(&ReferenceQueue::new(), w, threads, p, mem),
+            fresh: Some(|| Box::new(ReferenceQueue::<u64, u64>::new())),
         },
         Contender {
             name: "skiplist",
@@ -514,6 +532,7 @@ impl Contender {
                 let q = SkipListQueue::new(w.retention() != Retention::KeepNone);
                 run_queue(&q, w, threads, p, mem)
             },
+            fresh: Some(|| Box::new(SkipListQueue::new(true))),
         },
         Contender {
             name: "priority-queue",
@@ -528,6 +547,7 @@ impl Contender {
                 let q = PriorityQueueQueue::new(w.retention() != Retention::KeepNone);
                 run_queue(&q, w, threads, p, mem)
             },
+            fresh: Some(|| Box::new(PriorityQueueQueue::new(true))),
         },
         Contender {
             name: "limit",
@@ -545,6 +565,8 @@ impl Contender {
                 Workload::Mem,
             ],
             runner: |w, _, p, mem| run_limit(w, p, mem),
+            // Not a `BenchQueue`: one thread, its own loops.
+            fresh: None,
         },
         Contender {
             name: "crossbeam-FIFO-unordered",
@@ -560,7 +582,38 @@ impl Contender {
                 Workload::Mem,
             ],
             runner: |w, threads, p, mem| run_queue(&CrossbeamFifo::new(), w, threads, p, mem),
+            // Unordered by design: no contract to check.
+            fresh: None,
         },
+        Contender::experiment::<CombiningQueue<combining::Padded>>(
+            "combining",
+            "flat combining (common/combining.rs): reference's heap + map behind one std Mutex; \
+             a thread that finds the lock taken publishes its add/claim/complete/cancel in its \
+             own cache-padded slot, and whoever gets the lock (try_lock) applies every \
+             published operation; the others spin (Backoff), then block on the lock; an empty \
+             claim spins on a padded queued count, then sleeps on a condvar (notified only \
+             when someone sleeps): ref-spin-pad's waiting, plus combining",
+        ),
+        Contender::experiment::<CombiningQueue<combining::Unpadded<combining::Slot>>>(
+            "combining-unpadded",
+            "combining with the slots packed two to a cache line (no CachePadded): what the \
+             padding buys",
+        ),
+        Contender::experiment::<TunedReference<tuned::Packed, false>>(
+            "ref-sleepers",
+            "reference, but an add notifies only when a claimer sleeps (common/tuned.rs)",
+        ),
+        Contender::experiment::<TunedReference<tuned::Packed, true>>(
+            "ref-spin",
+            "ref-sleepers + spin-then-park: a claimer that finds it empty spins (Backoff) on an \
+             atomic queued count, outside the lock, before sleeping; the count shares the lock \
+             word's cache line",
+        ),
+        Contender::experiment::<TunedReference<tuned::Padded, true>>(
+            "ref-spin-pad",
+            "ref-spin with the count, the mutex and the condvar each in its own cache line \
+             (CachePadded)",
+        ),
     ];
 
     /// The taskq strategy `W` with default options; its short name is `W::NAME`.
@@ -585,7 +638,31 @@ impl Contender {
             about,
             workloads: &Workload::ALL,
             runner: run_taskq::<W, S>,
+            fresh: Some(fresh_taskq::<W, S>),
         }
+    }
+
+    /// An experiment: queue `Q` (built with `Default`), in every workload a queue can run (all
+    /// but W7, which needs taskq's worker pool).
+    const fn experiment<Q: BenchQueue + Default + 'static>(
+        name: &'static str,
+        about: &'static str,
+    ) -> Self {
+        Contender {
+            name,
+            short: name,
+            role: Role::Experiment,
+            about,
+            workloads: &Workload::QUEUE,
+            runner: |w, threads, p, mem| run_queue(&Q::default(), w, threads, p, mem),
+            fresh: Some(|| Box::new(Q::default())),
+        }
+    }
+
+    /// A fresh, empty instance for the contract checks (`check`), if it claims the contract:
+    /// every contender but `limit` (not a `BenchQueue`) and the unordered crossbeam ceiling.
+    pub fn contract_queue(self) -> Option<Box<dyn BenchQueue>> {
+        self.fresh.map(|f| f())
     }
 
     /// The name used in tables, JSON and benchmark ids.
@@ -778,6 +855,21 @@ pub fn tasks_per_run(w: Workload, c: Contender, threads: usize, p: Params) -> u6
         Workload::W5 => p.tasks,
         Workload::Mem => p.prefill,
     }
+}
+
+/// A fresh taskq queue with strategy `W`, hasher `S` and `Retention::KeepAll`, for the contract
+/// checks.
+fn fresh_taskq<W, S>() -> Box<dyn BenchQueue>
+where
+    W: Waiting,
+    S: BuildHasher + Default + Send + Sync + 'static,
+{
+    Box::new(
+        Queue::<u64, u64, W>::builder()
+            .retention(Retention::KeepAll)
+            .build_with_hasher(S::default())
+            .expect("valid options"),
+    )
 }
 
 /// Runs `w` on a fresh taskq queue with strategy `W` and hasher `S`.
