@@ -1129,7 +1129,13 @@ impl<'a> Run<'a> {
         cancelled.sort_by_key(|c| c.seq);
         let mut stopped = stopped.take();
         if stopped.is_none() && !exhausted {
-            stopped = Some(StopCause::Stopped);
+            // Admission ended early with no cause recorded: an abort asked for (the delivery
+            // loop may have found nothing live before it looked), or a graceful stop.
+            stopped = Some(if self.control.abort.load(SeqCst) {
+                StopCause::Aborted
+            } else {
+                StopCause::Stopped
+            });
         }
         Ok(PipelineReport {
             items_in: taken,
@@ -1418,14 +1424,16 @@ impl<'a> Run<'a> {
                 state = lock(&self.state);
                 continue;
             }
-            if state.live_total == 0 && state.feeder_done {
-                break;
-            }
+            // An abort first: one asked for before anything was admitted ends a run that has
+            // nothing live, and must still be reported as the cause.
             if self.control.abort.load(SeqCst) && !self.aborted() {
                 drop(state);
                 self.abort(StopCause::Aborted);
                 state = lock(&self.state);
                 continue;
+            }
+            if state.live_total == 0 && state.feeder_done {
+                break;
             }
             if self.control.stop.load(SeqCst) {
                 self.room.notify_all();

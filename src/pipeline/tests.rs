@@ -444,3 +444,22 @@ fn a_stage_can_fan_out_to_a_pool() {
     assert_eq!(pool.stats.failed, 1);
     assert!(pool.stats.retried >= 1);
 }
+
+#[test]
+fn an_abort_before_the_run_is_reported_however_fast_the_feeder_is() {
+    let _w = watchdog("an_abort_before_the_run_is_reported_however_fast_the_feeder_is");
+    // Once the feeder has seen the abort and finished, nothing is live: the abort must still be
+    // the recorded cause (the delivery loop once left before looking at it).
+    for n in [0u64, 1, 100] {
+        for _ in 0..50 {
+            let pipeline = Pipeline::new()
+                .stage(Stage::new("s"), |x: u64, _: &StageContext<'_>| {
+                    Ok::<_, String>(x)
+                });
+            pipeline.control().abort();
+            let report = pipeline.run(0..n, |_, _| {}).unwrap();
+            assert_eq!(report.stopped, Some(StopCause::Aborted), "{n} inputs");
+            assert_eq!(report.accounted(), n);
+        }
+    }
+}
