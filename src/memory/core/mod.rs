@@ -223,6 +223,15 @@ impl<K, P, S> Core<K, P, S> {
         self.nanos(self.config.clock.now())
     }
 
+    /// Now (ns since the epoch) if `needed`, else 0 (without reading the clock).
+    fn now_if(&self, needed: bool) -> u64 {
+        if needed {
+            self.now()
+        } else {
+            0
+        }
+    }
+
     /// `at` in nanoseconds since the epoch (0 for earlier instants, saturating far ahead).
     fn nanos(&self, at: Instant) -> u64 {
         nanos_since(self.epoch, at)
@@ -300,11 +309,7 @@ impl<K, P, S> Core<K, P, S> {
 
     /// The ready time (ns) to record for a task that becomes ready now: only ageing needs it.
     fn ready_now(&self) -> u64 {
-        if self.config.ageing.is_some() {
-            self.now()
-        } else {
-            0
-        }
+        self.now_if(self.config.ageing.is_some())
     }
 }
 
@@ -824,15 +829,6 @@ impl<K: Clone + Eq + Hash, P, S: BuildHasher> Core<K, P, S> {
         record.due = now.saturating_add(delay);
         self.schedule_slot(slot);
         (Ok(TaskStatus::Scheduled), None)
-    }
-
-    /// Now (ns since the epoch) if `needed`, else 0 (without reading the clock).
-    fn now_if(&self, needed: bool) -> u64 {
-        if needed {
-            self.now()
-        } else {
-            0
-        }
     }
 
     /// Cancels a queued or scheduled task; returns its payload (to drop after unlocking) if it
